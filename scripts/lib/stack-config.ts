@@ -1,0 +1,65 @@
+// Where the local stack lives and listens: one place that the stack scripts, the dev server and
+// the tests read. Everything binds to 127.0.0.1; ports are the ones LOCAL-STACK.md found free.
+import { resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+
+export const projectRoot = resolve(fileURLToPath(new URL("../..", import.meta.url)));
+
+export const stackDir = resolve(process.env.TRACKING_EDGE_STACK_DIR ?? `${projectRoot}/.stack`);
+
+export const ports = {
+  pebbleAcme: 14000,
+  pebbleManagement: 14015,
+  /** Pebble validates HTTP-01 on this port, so the worker listens here in dev and e2e tests. */
+  worker: 5002,
+  dnsmasq: 14053,
+  challtestsrvDns: 14054,
+  challtestsrvManagement: 14055,
+  dnssHttp: 14080,
+  dnssDns: 14081,
+} as const;
+
+/** Names the static test zone serves (dnsmasq). All answer 127.0.0.1, IPv4 only (Pebble dials AAAA first). */
+export const endpoints = {
+  v2Us: "v2.track-endpoint.test",
+  v2Eu: "eu.v2.track-endpoint.test",
+  standardUs: "track-endpoint.test",
+  standardEu: "eu.track-endpoint.test",
+} as const;
+
+/**
+ * Names under this zone are forwarded by dnsmasq to pebble-challtestsrv, whose HTTP API lets a
+ * test add CNAME, A and CAA records or make a name answer SERVFAIL while the stack runs.
+ */
+export const dynamicZone = "dyn.test";
+
+/** Static examples for people trying the API by hand (README). */
+export const exampleRecords = {
+  v2: { name: "track.shop.test", cname: endpoints.v2Us },
+  standard: { name: "legacy.shop.test", cname: endpoints.standardUs },
+  noCname: { name: "plain.shop.test", a: "127.0.0.1" },
+} as const;
+
+export const urls = {
+  acmeDirectory: `https://127.0.0.1:${ports.pebbleAcme}/dir`,
+  pebbleManagement: `https://127.0.0.1:${ports.pebbleManagement}`,
+  doh: `http://127.0.0.1:${ports.dnssHttp}/dns-query`,
+  challtestsrv: `http://127.0.0.1:${ports.challtestsrvManagement}`,
+  worker: `http://127.0.0.1:${ports.worker}`,
+} as const;
+
+export const caCertificatePath = `${stackDir}/ca/ca.pem`;
+
+/** The worker's configuration for local runs: the variables of DESIGN.md pointed at this stack. */
+export const localWorkerVars = {
+  ACME_DIRECTORY_URL: urls.acmeDirectory,
+  ACME_CONTACT_EMAIL: "ops@example.test",
+  CAA_IDENTITIES: "letsencrypt.org",
+  DOH_URL: urls.doh,
+  V2_ENDPOINT_US: endpoints.v2Us,
+  V2_ENDPOINT_EU: endpoints.v2Eu,
+  STANDARD_ENDPOINT_US: endpoints.standardUs,
+  STANDARD_ENDPOINT_EU: endpoints.standardEu,
+  API_HOSTNAMES: "localhost,127.0.0.1",
+  EXTRA_PUBLIC_SUFFIXES: "test",
+} as const;
