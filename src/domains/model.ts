@@ -1,0 +1,113 @@
+// The tracking-domain model: its stored shape and the vocabularies of its statuses.
+// Storage lives in repository.ts and the public API shape in api-shape.ts.
+
+export const regions = ["us", "eu"] as const;
+export type Region = (typeof regions)[number];
+
+/** How HTTPS reaches the domain: our certificate, the customer's CDN or proxy, or not at all. */
+export const httpsModes = ["managed", "self_managed", "none"] as const;
+export type HttpsMode = (typeof httpsModes)[number];
+
+/** `pending`: never checked; `valid`: reaches one of our endpoints; `invalid`: does not. */
+export const cnameStatuses = ["pending", "valid", "invalid"] as const;
+export type CnameStatus = (typeof cnameStatuses)[number];
+
+export const complianceStatuses = ["pending", "valid", "blocked"] as const;
+export type ComplianceStatus = (typeof complianceStatuses)[number];
+
+export const tlsStatuses = [
+  "unknown",
+  "pending",
+  "valid",
+  "expired",
+  "failed",
+  "unavailable",
+] as const;
+export type TlsStatus = (typeof tlsStatuses)[number];
+
+export const actionParties = ["customer", "provider"] as const;
+export type ActionBy = (typeof actionParties)[number];
+
+/** Stable, namespaced reasons a domain cannot (yet) get or keep a certificate. */
+export const errorCodes = [
+  "dns:cname_missing",
+  "dns:standard_endpoint",
+  "dns:cname_mismatch",
+  "dns:resolution_failed",
+  "caa:forbidden",
+  "acme:rejected_identifier",
+  "acme:unauthorized",
+  "acme:rate_limited",
+  "acme:dns",
+  "acme:connection",
+  "acme:temporary",
+  "policy:public_suffix",
+  "policy:blocked",
+  "service:internal",
+] as const;
+export type ErrorCode = (typeof errorCodes)[number];
+
+/** What the last DNS verification found, kept so the API can show it between checks. */
+export interface DnsCheckRecord {
+  checkedAt: string;
+  /** The queried name followed by each CNAME target, in order. */
+  chain: string[];
+  errorCode: ErrorCode | null;
+  detail: string;
+}
+
+export interface TlsState {
+  status: TlsStatus;
+  issuedAt: string | null;
+  expiresAt: string | null;
+  renewsAt: string | null;
+  errorCode: ErrorCode | null;
+  errorDetail: string | null;
+  actionBy: ActionBy | null;
+}
+
+export interface TrackingDomain {
+  domain: string;
+  accountId: number;
+  /** 0 for the primary account. */
+  subaccountId: number;
+  region: Region;
+  httpsMode: HttpsMode;
+  isDefault: boolean;
+  verified: boolean;
+  cnameStatus: CnameStatus;
+  complianceStatus: ComplianceStatus;
+  lastDnsCheck: DnsCheckRecord | null;
+  tls: TlsState;
+  createdAt: string;
+  updatedAt: string;
+}
+
+/** TLS state of a domain that has managed HTTPS turned on but no certificate yet. */
+export const awaitingCertificate: TlsState = {
+  status: "pending",
+  issuedAt: null,
+  expiresAt: null,
+  renewsAt: null,
+  errorCode: null,
+  errorDetail: null,
+  actionBy: null,
+};
+
+export const noCertificate: TlsState = { ...awaitingCertificate, status: "unknown" };
+
+/** Whether links on this domain may use https:// right now. */
+export function servesHttps(domain: Pick<TrackingDomain, "httpsMode" | "tls">): boolean {
+  switch (domain.httpsMode) {
+    case "managed":
+      return domain.tls.status === "valid";
+    case "self_managed":
+      return true;
+    case "none":
+      return false;
+    default: {
+      const unreachable: never = domain.httpsMode;
+      throw new Error(`unknown https mode ${String(unreachable)}`);
+    }
+  }
+}
