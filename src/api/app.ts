@@ -1,0 +1,86 @@
+// The API host's Hono app: /api/v1 with API-key auth, request limits, one error handler, 404s
+// and 405s in the error shape, and the OpenAPI document generated from the routes' own schemas.
+import { OpenAPIHono } from "@hono/zod-openapi";
+import type { Hono } from "hono";
+import { requireApiKey } from "./auth";
+import type { AppEnv } from "./context";
+import { ApiError, errorResponse, handleError, sparkPostCodes } from "./errors";
+import { subaccountRoutes } from "./routes/subaccounts";
+import { trackingDomainRoutes } from "./routes/tracking-domains";
+import { limitBodySize, requireJsonBody, validationHook } from "./validation";
+
+export function createApiApp(): OpenAPIHono<AppEnv> {
+  const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
+  app.onError(handleError);
+  app.notFound((c) =>
+    errorResponse(
+      c,
+      new ApiError(404, {
+        message: "invalid URI",
+        code: sparkPostCodes.invalidUri,
+        description: `There is no ${c.req.method} ${c.req.path}; see /api/v1/openapi.json`,
+      }),
+    ),
+  );
+
+  const v1 = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
+  v1.use("*", limitBodySize, requireJsonBody);
+  for (const resource of ["/tracking-domains", "/subaccounts"]) {
+    v1.use(resource, requireApiKey);
+    v1.use(`${resource}/*`, requireApiKey);
+  }
+  v1.route("/tracking-domains", trackingDomainRoutes());
+  v1.route("/subaccounts", subaccountRoutes());
+  v1.openAPIRegistry.registerComponent("securitySchemes", "apiKey", {
+    type: "apiKey",
+    in: "header",
+    name: "Authorization",
+    description: "An API key, bare or as 'Bearer <key>'",
+  });
+  v1.doc31("/openapi.json", (c) => ({
+    openapi: "3.1.0",
+    info: {
+      title: "tracking-edge API",
+      version: "1",
+      description:
+        "Tracking domains with managed HTTPS; SparkPost-compatible where SparkPost has the same resource.",
+    },
+    servers: [{ url: new URL("/api/v1", c.req.url).toString() }],
+    security: [{ apiKey: [] }],
+  }));
+  app.route("/api/v1", v1);
+  answerWrongMethods(app);
+  return app;
+}
+
+/**
+ * For every path the app serves, a request with a method it does not serve gets a 405 that lists
+ * the allowed ones, instead of a 404 that suggests the path is wrong.
+ */
+function answerWrongMethods(app: Hono<AppEnv>): void {
+  const allowed = new Map<string, Set<string>>();
+  for (const { path, method } of app.routes) {
+    if (method === "ALL") continue;
+    const methods = allowed.get(path) ?? new Set<string>();
+    methods.add(method);
+    if (method === "GET") methods.add("HEAD");
+    allowed.set(path, methods);
+  }
+  for (const [path, methods] of allowed) {
+    const allow = [...methods].join(", ");
+    app.all(path, (c) =>
+      errorResponse(
+        c,
+        new ApiError(
+          405,
+          {
+            message: "invalid HTTP method",
+            code: sparkPostCodes.invalidMethod,
+            description: `${c.req.method} is not allowed here; use ${allow}`,
+          },
+          { allow },
+        ),
+      ),
+    );
+  }
+}

@@ -1,0 +1,73 @@
+// API-key authentication and the subaccount a request acts for (X-MSYS-SUBACCOUNT), as in
+// SparkPost: a primary-account key may act for any of its subaccounts; a subaccount key only
+// for its own. Missing or wrong keys are 401s that say what to send.
+import { createMiddleware } from "hono/factory";
+import { apiKeyFromAuthorization, hashApiKey, looksLikeApiKey } from "../accounts/api-keys";
+import { findApiKeyOwner, subaccountExists } from "../accounts/repository";
+import type { AppEnv } from "./context";
+import { ApiError, sparkPostCodes } from "./errors";
+
+const unauthorized = (description: string) =>
+  new ApiError(
+    401,
+    { message: "unauthorized", code: sparkPostCodes.permissionDenied, description },
+    {
+      "www-authenticate": 'Bearer realm="tracking-edge"',
+    },
+  );
+
+const forbidden = (description: string, param?: string) =>
+  new ApiError(403, {
+    message: "forbidden",
+    code: sparkPostCodes.permissionDenied,
+    description,
+    ...(param ? { param } : {}),
+  });
+
+export const requireApiKey = createMiddleware<AppEnv>(async (c, next) => {
+  const header = c.req.header("authorization");
+  const key = apiKeyFromAuthorization(header);
+  if (!key) {
+    throw unauthorized(
+      header
+        ? "The Authorization header is not in a form we accept: send the API key itself, or 'Bearer <key>'."
+        : "No API key: send your API key in the Authorization header.",
+    );
+  }
+  const owner = looksLikeApiKey(key)
+    ? await findApiKeyOwner(c.env.DB, await hashApiKey(key))
+    : null;
+  if (!owner) throw unauthorized("The API key is not valid: it may be mistyped or revoked.");
+
+  const requested = c.req.header("x-msys-subaccount");
+  let subaccountId = owner.subaccountId;
+  if (requested !== undefined) {
+    const id = /^\d{1,9}$/.test(requested.trim()) ? Number(requested.trim()) : Number.NaN;
+    if (!Number.isInteger(id)) {
+      throw new ApiError(400, {
+        message: "invalid X-MSYS-SUBACCOUNT",
+        code: sparkPostCodes.invalidParams,
+        description: "X-MSYS-SUBACCOUNT must be a subaccount id (a whole number).",
+        param: "X-MSYS-SUBACCOUNT",
+        value: requested,
+      });
+    }
+    if (owner.subaccountId !== null && id !== owner.subaccountId) {
+      throw forbidden(
+        `This API key belongs to subaccount ${owner.subaccountId} and cannot act for subaccount ${id}.`,
+        "X-MSYS-SUBACCOUNT",
+      );
+    }
+    if (id !== 0 && !(await subaccountExists(c.env.DB, owner.accountId, id))) {
+      throw forbidden(`Subaccount ${id} does not exist in this account.`, "X-MSYS-SUBACCOUNT");
+    }
+    subaccountId = id;
+  }
+  c.set("auth", {
+    accountId: owner.accountId,
+    subaccountId,
+    keyId: owner.keyId,
+    keySubaccountId: owner.subaccountId,
+  });
+  await next();
+});

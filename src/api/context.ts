@@ -1,0 +1,13 @@
+// The types that the API's middleware and routes share through Hono's context.
+import type { OwnerScope } from "../domains/repository";
+
+export interface AuthContext extends OwnerScope {
+  keyId: number;
+  /** Set when the key itself belongs to a subaccount (it can act for no other). */
+  keySubaccountId: number | null;
+}
+
+export interface AppEnv {
+  Bindings: Env;
+  Variables: { auth: AuthContext };
+}

@@ -1,0 +1,129 @@
+// /api/v1/subaccounts: the minimum of SparkPost's Subaccounts API that X-MSYS-SUBACCOUNT needs:
+// create one (optionally with its own API key, shown once) and list them. Primary keys only.
+import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
+import { generateApiKey } from "../../accounts/api-keys";
+import { createSubaccount, listSubaccounts } from "../../accounts/repository";
+import type { AppEnv, AuthContext } from "../context";
+import { ApiError, sparkPostCodes } from "../errors";
+import { errorResponses, jsonContent, resultsOf } from "../schemas";
+import { validationHook } from "../validation";
+
+const CreateBody = z
+  .strictObject({
+    name: z.string().trim().min(1).max(1024).openapi({ example: "Acme Shoes" }),
+    setup_api_key: z
+      .boolean()
+      .optional()
+      .openapi({ description: "Also make an API key for the subaccount" }),
+    key_label: z.string().trim().min(1).max(1024).optional(),
+  })
+  .openapi("CreateSubaccount");
+
+const SubaccountSchema = z
+  .object({
+    id: z.number().int(),
+    name: z.string(),
+    status: z.literal("active"),
+    created_at: z.string(),
+  })
+  .openapi("Subaccount");
+
+const CreatedSchema = z.object({
+  subaccount_id: z.number().int(),
+  name: z.string(),
+  key: z.string().optional().openapi({ description: "The new API key; shown only this once" }),
+  short_key: z.string().optional(),
+  label: z.string().optional(),
+});
+
+const routes = {
+  create: createRoute({
+    method: "post",
+    path: "/",
+    summary: "Create a subaccount",
+    request: { body: { content: { "application/json": { schema: CreateBody } }, required: true } },
+    responses: {
+      200: jsonContent(resultsOf(CreatedSchema), "The new subaccount"),
+      ...errorResponses(400, 401, 403, 413, 415, 422),
+    },
+  }),
+  list: createRoute({
+    method: "get",
+    path: "/",
+    summary: "List subaccounts",
+    responses: {
+      200: jsonContent(resultsOf(z.array(SubaccountSchema)), "The subaccounts"),
+      ...errorResponses(401, 403),
+    },
+  }),
+};
+
+function requirePrimaryKey(auth: AuthContext): void {
+  if (auth.keySubaccountId !== null || auth.subaccountId !== null) {
+    throw new ApiError(403, {
+      message: "forbidden",
+      code: sparkPostCodes.permissionDenied,
+      description: "Subaccounts are managed with a primary-account key, without X-MSYS-SUBACCOUNT",
+    });
+  }
+}
+
+export function subaccountRoutes(): OpenAPIHono<AppEnv> {
+  const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
+
+  app.openapi(routes.create, async (c) => {
+    const auth = c.get("auth");
+    requirePrimaryKey(auth);
+    const body = c.req.valid("json");
+    if (body.key_label !== undefined && body.setup_api_key !== true) {
+      throw new ApiError(422, {
+        message: "invalid combination of fields",
+        code: sparkPostCodes.invalidCombination,
+        description: "key_label only applies with setup_api_key: true",
+        param: "key_label",
+      });
+    }
+    if (body.setup_api_key !== true) {
+      const subaccount = await createSubaccount(c.env.DB, auth.accountId, body.name);
+      return c.json({ results: { subaccount_id: subaccount.id, name: subaccount.name } }, 200);
+    }
+    const key = await generateApiKey();
+    const label = body.key_label ?? `${body.name} key`;
+    const subaccount = await createSubaccount(c.env.DB, auth.accountId, body.name, {
+      label,
+      shortKey: key.shortKey,
+      hash: key.hash,
+    });
+    return c.json(
+      {
+        results: {
+          subaccount_id: subaccount.id,
+          name: subaccount.name,
+          key: key.key,
+          short_key: key.shortKey,
+          label,
+        },
+      },
+      200,
+    );
+  });
+
+  app.openapi(routes.list, async (c) => {
+    const auth = c.get("auth");
+    requirePrimaryKey(auth);
+    const subaccounts = await listSubaccounts(c.env.DB, auth.accountId);
+    return c.json(
+      {
+        results: subaccounts.map((s) => ({
+          id: s.id,
+          name: s.name,
+          status: "active" as const,
+          created_at: s.createdAt,
+        })),
+      },
+      200,
+    );
+  });
+
+  return app;
+}

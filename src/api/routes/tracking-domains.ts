@@ -1,0 +1,289 @@
+// /api/v1/tracking-domains: create, list, retrieve, update, delete and verify, in SparkPost's
+// envelopes. Every lookup goes through the caller's scope: another account's domain is a 404.
+import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
+import type { Context } from "hono";
+import { type Config, loadConfig } from "../../config";
+import { createDohResolver } from "../../dns/doh";
+import {
+  presentTrackingDomain,
+  presentVerification,
+  TrackingDomainSchema,
+  VerificationSchema,
+} from "../../domains/api-shape";
+import {
+  awaitingCertificate,
+  noCertificate,
+  regions,
+  type TrackingDomain,
+} from "../../domains/model";
+import { normalizeDomainName } from "../../domains/name";
+import {
+  deleteTrackingDomain,
+  getTrackingDomain,
+  insertTrackingDomain,
+  listTrackingDomains,
+  recordDnsCheck,
+  type TrackingDomainChange,
+  updateTrackingDomain,
+} from "../../domains/repository";
+import { verifyCname } from "../../domains/verification";
+import type { AppEnv } from "../context";
+import { ApiError, invalidField, notFound, sparkPostCodes } from "../errors";
+import { errorResponses, jsonContent, resultsOf } from "../schemas";
+import { validationHook } from "../validation";
+
+const DomainParam = z.object({
+  domain: z
+    .string()
+    .openapi({ param: { name: "domain", in: "path" }, example: "track.example.com" }),
+});
+
+const CreateBody = z
+  .strictObject({
+    domain: z.string().max(1024).openapi({ example: "track.example.com" }),
+    secure: z.boolean().optional().openapi({ description: "Managed HTTPS; on unless false" }),
+    region: z.enum(regions).optional().openapi({ description: "Defaults to us" }),
+  })
+  .openapi("CreateTrackingDomain");
+
+const UpdateBody = z
+  .strictObject({
+    secure: z
+      .boolean()
+      .optional()
+      .openapi({ description: "true turns managed HTTPS on, false turns HTTPS off" }),
+    default: z
+      .boolean()
+      .optional()
+      .openapi({ description: "Make this the default tracking domain (verified domains only)" }),
+  })
+  .openapi("UpdateTrackingDomain");
+
+const ListQuery = z.object({
+  default: z
+    .enum(["true", "false"])
+    .optional()
+    .openapi({ description: "Only default (or only non-default) domains" }),
+  subaccounts: z
+    .string()
+    .regex(/^\d{1,9}(,\d{1,9})*$/, "must be a comma-separated list of subaccount ids")
+    .optional()
+    .openapi({ description: "Only these subaccounts; 0 is the primary account", example: "0,12" }),
+});
+
+const json = <T extends z.ZodType>(schema: T) => ({
+  content: { "application/json": { schema } },
+  required: true,
+});
+
+const routes = {
+  create: createRoute({
+    method: "post",
+    path: "/",
+    summary: "Create a tracking domain",
+    request: { body: json(CreateBody) },
+    responses: {
+      200: jsonContent(resultsOf(TrackingDomainSchema), "The new domain"),
+      ...errorResponses(400, 401, 403, 409, 413, 415, 422),
+    },
+  }),
+  list: createRoute({
+    method: "get",
+    path: "/",
+    summary: "List tracking domains",
+    request: { query: ListQuery },
+    responses: {
+      200: jsonContent(resultsOf(z.array(TrackingDomainSchema)), "The domains"),
+      ...errorResponses(400, 401, 403),
+    },
+  }),
+  retrieve: createRoute({
+    method: "get",
+    path: "/{domain}",
+    summary: "Retrieve a tracking domain",
+    request: { params: DomainParam },
+    responses: {
+      200: jsonContent(resultsOf(TrackingDomainSchema), "The domain"),
+      ...errorResponses(401, 403, 404),
+    },
+  }),
+  update: createRoute({
+    method: "put",
+    path: "/{domain}",
+    summary: "Update a tracking domain",
+    request: { params: DomainParam, body: json(UpdateBody) },
+    responses: {
+      200: jsonContent(resultsOf(TrackingDomainSchema), "The updated domain"),
+      ...errorResponses(400, 401, 403, 404, 413, 415, 422),
+    },
+  }),
+  delete: createRoute({
+    method: "delete",
+    path: "/{domain}",
+    summary: "Delete a tracking domain",
+    request: { params: DomainParam },
+    responses: { 204: { description: "Deleted" }, ...errorResponses(401, 403, 404) },
+  }),
+  verify: createRoute({
+    method: "post",
+    path: "/{domain}/verify",
+    summary: "Verify a tracking domain's CNAME",
+    request: { params: DomainParam },
+    responses: {
+      200: jsonContent(resultsOf(VerificationSchema), "What DNS says, and what that means"),
+      ...errorResponses(401, 403, 404),
+    },
+  }),
+};
+
+export function trackingDomainRoutes(): OpenAPIHono<AppEnv> {
+  const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
+
+  app.openapi(routes.create, async (c) => {
+    const body = c.req.valid("json");
+    const config = loadConfig(c.env);
+    const auth = c.get("auth");
+    const domain = parseDomain(body.domain, config);
+    const managed = body.secure !== false;
+    const inserted = await insertTrackingDomain(c.env.DB, {
+      domain,
+      accountId: auth.accountId,
+      subaccountId: auth.subaccountId ?? 0,
+      region: body.region ?? "us",
+      httpsMode: managed ? "managed" : "none",
+      tls: managed ? awaitingCertificate : noCertificate,
+    });
+    if (!inserted) {
+      throw new ApiError(409, {
+        message: "resource conflict",
+        code: sparkPostCodes.conflict,
+        description: `Tracking domain ${domain} already exists`,
+        param: "domain",
+        value: body.domain,
+      });
+    }
+    const created = await owned(c, domain);
+    return c.json({ results: presentTrackingDomain(created, config) }, 200);
+  });
+
+  app.openapi(routes.list, async (c) => {
+    const query = c.req.valid("query");
+    const config = loadConfig(c.env);
+    const domains = await listTrackingDomains(c.env.DB, c.get("auth"), {
+      ...(query.default === undefined ? {} : { isDefault: query.default === "true" }),
+      ...(query.subaccounts === undefined
+        ? {}
+        : { subaccountIds: query.subaccounts.split(",").map(Number) }),
+    });
+    return c.json({ results: domains.map((d) => presentTrackingDomain(d, config)) }, 200);
+  });
+
+  app.openapi(routes.retrieve, async (c) => {
+    const domain = await owned(c, c.req.valid("param").domain);
+    return c.json({ results: presentTrackingDomain(domain, loadConfig(c.env)) }, 200);
+  });
+
+  app.openapi(routes.update, async (c) => {
+    const body = c.req.valid("json");
+    const current = await owned(c, c.req.valid("param").domain);
+    if (body.secure === undefined && body.default === undefined) {
+      throw new ApiError(422, {
+        message: "nothing to update",
+        code: sparkPostCodes.missingField,
+        description: "Send at least one of secure and default",
+      });
+    }
+    const change: TrackingDomainChange = {};
+    if (body.default === true && !current.verified) {
+      throw invalidField(
+        "default",
+        `${current.domain} must be verified before it can be the default tracking domain`,
+        true,
+      );
+    }
+    if (body.default !== undefined) change.isDefault = body.default;
+    if (body.secure === true && current.httpsMode !== "managed") {
+      change.httpsMode = "managed";
+      change.tls = awaitingCertificate;
+    }
+    if (body.secure === false && current.httpsMode !== "none") {
+      change.httpsMode = "none";
+      change.tls = noCertificate;
+    }
+    await updateTrackingDomain(c.env.DB, current, change);
+    const updated = await owned(c, current.domain);
+    return c.json({ results: presentTrackingDomain(updated, loadConfig(c.env)) }, 200);
+  });
+
+  app.openapi(routes.delete, async (c) => {
+    const name = lookupName(c.req.valid("param").domain, loadConfig(c.env));
+    if (name === undefined || !(await deleteTrackingDomain(c.env.DB, c.get("auth"), name))) {
+      throw missing(c.req.valid("param").domain);
+    }
+    return c.body(null, 204);
+  });
+
+  app.openapi(routes.verify, async (c) => {
+    const config = loadConfig(c.env);
+    const domain = await owned(c, c.req.valid("param").domain);
+    const otherRegions = regions.filter((r) => r !== domain.region).map((r) => config.endpoints[r]);
+    const result = await verifyCname(
+      createDohResolver({ url: config.dohUrl }),
+      domain.domain,
+      config.endpoints[domain.region],
+      otherRegions.flatMap((e) => [e.v2, e.standard]),
+    );
+    const reachesUs = result.cnameStatus === "valid";
+    await recordDnsCheck(c.env.DB, domain.domain, {
+      check: {
+        checkedAt: new Date().toISOString(),
+        chain: result.chain,
+        errorCode: result.errorCode,
+        detail: result.detail,
+      },
+      ...(result.cnameStatus === "unknown"
+        ? {}
+        : {
+            verdict: {
+              verified: reachesUs,
+              cnameStatus: result.cnameStatus,
+              complianceStatus:
+                domain.complianceStatus === "pending" && reachesUs
+                  ? "valid"
+                  : domain.complianceStatus,
+            },
+          }),
+    });
+    const after = await owned(c, domain.domain);
+    return c.json({ results: presentVerification(after, result) }, 200);
+  });
+
+  return app;
+}
+
+/** The stored form of a domain given in a request body; a 422 naming the field otherwise. */
+function parseDomain(input: string, config: Config): string {
+  const result = normalizeDomainName(input, { extraPublicSuffixes: config.extraPublicSuffixes });
+  if (!result.ok)
+    throw invalidField(
+      "domain",
+      `domain ${JSON.stringify(input)} ${result.problem.message}`,
+      input,
+    );
+  return result.domain;
+}
+
+/** The stored form of a domain named in a path, if it could be one at all. */
+function lookupName(input: string, config: Config): string | undefined {
+  const result = normalizeDomainName(input, { extraPublicSuffixes: config.extraPublicSuffixes });
+  return result.ok ? result.domain : undefined;
+}
+
+const missing = (input: string) => notFound(`Tracking domain ${input} does not exist`);
+
+async function owned(c: Context<AppEnv>, input: string): Promise<TrackingDomain> {
+  const name = lookupName(input, loadConfig(c.env));
+  const domain = name === undefined ? null : await getTrackingDomain(c.env.DB, c.get("auth"), name);
+  if (!domain) throw missing(input);
+  return domain;
+}

@@ -1,0 +1,46 @@
+// Request checks that come before any handler: JSON bodies only, of a bounded size, and the
+// zod hook that turns a schema failure into errors naming each field.
+import type { Hook } from "@hono/zod-openapi";
+import { bodyLimit } from "hono/body-limit";
+import { createMiddleware } from "hono/factory";
+import type { AppEnv } from "./context";
+import { ApiError, errorResponse, sparkPostCodes, validationError } from "./errors";
+
+export const maxBodyBytes = 64 * 1024;
+
+// biome-ignore lint/suspicious/noExplicitAny: the hook serves every route, whatever its input type
+export const validationHook: Hook<any, AppEnv, any, any> = (result) => {
+  if (result.success) return;
+  // zod-validator passes the raw input along as `data`, which zod-openapi's type leaves out.
+  const input = "data" in result ? result.data : undefined;
+  throw validationError(result.error, input, result.target);
+};
+
+export const limitBodySize = bodyLimit({
+  maxSize: maxBodyBytes,
+  onError: (c) =>
+    errorResponse(
+      c,
+      new ApiError(413, {
+        message: "request body too large",
+        code: sparkPostCodes.invalidData,
+        description: `The request body is larger than ${maxBodyBytes} bytes`,
+      }),
+    ),
+});
+
+/** A request that carries a body must say it is JSON; a body-less POST (such as verify) is fine. */
+export const requireJsonBody = createMiddleware<AppEnv>(async (c, next) => {
+  const hasBody =
+    c.req.header("transfer-encoding") !== undefined ||
+    Number(c.req.header("content-length") ?? 0) > 0;
+  const type = c.req.header("content-type") ?? "";
+  if (hasBody && !/^application\/(?:[\w.-]+\+)?json\s*(?:;|$)/i.test(type)) {
+    throw new ApiError(415, {
+      message: "unsupported media type",
+      code: sparkPostCodes.invalidData,
+      description: `The request body must be JSON, sent with Content-Type: application/json${type ? ` (not ${type})` : ""}`,
+    });
+  }
+  await next();
+});

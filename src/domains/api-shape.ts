@@ -1,0 +1,157 @@
+// The tracking domain as the API shows it: SparkPost's fields (domain, port, secure, default,
+// status) and ours (https_mode, region, endpoint, tls_certificate, the DNS record to add and the
+// last DNS check). The zod schemas here also document the API (OpenAPI).
+import { z } from "@hono/zod-openapi";
+import type { Config } from "../config";
+import {
+  actionParties,
+  cnameStatuses,
+  complianceStatuses,
+  errorCodes,
+  httpsModes,
+  regions,
+  servesHttps,
+  type TrackingDomain,
+  tlsStatuses,
+} from "./model";
+import type { CnameVerification } from "./verification";
+
+const timestamp = z.string().openapi({ format: "date-time", example: "2026-11-26T14:00:00.000Z" });
+const errorCode = z.enum(errorCodes).nullable();
+
+export const TlsCertificateSchema = z
+  .object({
+    issued_at: timestamp.nullable(),
+    expires_at: timestamp.nullable(),
+    renews_at: timestamp.nullable(),
+    error_code: errorCode,
+    error_detail: z.string().nullable(),
+    action_by: z
+      .enum(actionParties)
+      .nullable()
+      .openapi({ description: "Who must act to fix error_code" }),
+  })
+  .openapi("TlsCertificate");
+
+export const TrackingDomainSchema = z
+  .object({
+    domain: z.string().openapi({ example: "track.example.com" }),
+    port: z
+      .union([z.literal(80), z.literal(443)])
+      .openapi({ description: "Port of tracking links: 443 while they use https" }),
+    secure: z
+      .boolean()
+      .openapi({ description: "Whether tracking links on this domain use https right now" }),
+    https_mode: z.enum(httpsModes),
+    default: z.boolean(),
+    subaccount_id: z.number().int().openapi({ description: "0 for the primary account" }),
+    region: z.enum(regions),
+    endpoint: z.string().openapi({
+      description: "The CNAME target this domain must point at",
+      example: "v2.track-endpoint.test",
+    }),
+    dns_record: z.object({ type: z.literal("CNAME"), name: z.string(), value: z.string() }),
+    status: z.object({
+      verified: z.boolean(),
+      cname_status: z.enum(cnameStatuses),
+      compliance_status: z.enum(complianceStatuses),
+      tls_status: z.enum(tlsStatuses),
+    }),
+    uses_managed_certificate: z.boolean(),
+    tls_certificate: TlsCertificateSchema,
+    dns_check: z
+      .object({
+        checked_at: timestamp,
+        found: z.array(z.string()),
+        error_code: errorCode,
+        detail: z.string(),
+      })
+      .nullable()
+      .openapi({ description: "What the last verification found; null before the first one" }),
+    created_at: timestamp,
+    updated_at: timestamp,
+  })
+  .openapi("TrackingDomain");
+
+export type ApiTrackingDomain = z.infer<typeof TrackingDomainSchema>;
+
+export function presentTrackingDomain(d: TrackingDomain, config: Config): ApiTrackingDomain {
+  const secure = servesHttps(d);
+  const endpoint = config.endpoints[d.region].v2;
+  return {
+    domain: d.domain,
+    port: secure ? 443 : 80,
+    secure,
+    https_mode: d.httpsMode,
+    default: d.isDefault,
+    subaccount_id: d.subaccountId,
+    region: d.region,
+    endpoint,
+    dns_record: { type: "CNAME", name: d.domain, value: endpoint },
+    status: {
+      verified: d.verified,
+      cname_status: d.cnameStatus,
+      compliance_status: d.complianceStatus,
+      tls_status: d.tls.status,
+    },
+    uses_managed_certificate: d.httpsMode === "managed",
+    tls_certificate: {
+      issued_at: d.tls.issuedAt,
+      expires_at: d.tls.expiresAt,
+      renews_at: d.tls.renewsAt,
+      error_code: d.tls.errorCode,
+      error_detail: d.tls.errorDetail,
+      action_by: d.tls.actionBy,
+    },
+    dns_check: d.lastDnsCheck && {
+      checked_at: d.lastDnsCheck.checkedAt,
+      found: d.lastDnsCheck.chain,
+      error_code: d.lastDnsCheck.errorCode,
+      detail: d.lastDnsCheck.detail,
+    },
+    created_at: d.createdAt,
+    updated_at: d.updatedAt,
+  };
+}
+
+export const VerificationSchema = z
+  .object({
+    verified: z.boolean(),
+    cname_status: z.enum(cnameStatuses),
+    compliance_status: z.enum(complianceStatuses),
+    dns: z.object({
+      expected: z.string().openapi({ description: "The CNAME target we look for" }),
+      found: z
+        .array(z.string())
+        .openapi({ description: "The domain and each CNAME target found, in order" }),
+      endpoint: z
+        .enum(["v2", "standard"])
+        .nullable()
+        .openapi({ description: "Which of our endpoints the chain reached" }),
+      error_code: errorCode,
+      detail: z.string(),
+      fix: z.string().nullable(),
+      action_by: z.enum(actionParties).nullable(),
+    }),
+  })
+  .openapi("Verification");
+
+export function presentVerification(
+  d: TrackingDomain,
+  v: CnameVerification,
+): z.infer<typeof VerificationSchema> {
+  return {
+    verified: d.verified,
+    cname_status: d.cnameStatus,
+    compliance_status: d.complianceStatus,
+    dns: {
+      expected: v.expected,
+      found: v.chain,
+      endpoint: v.endpoint,
+      error_code: v.errorCode,
+      detail: v.detail,
+      fix: v.fix,
+      action_by: v.actionBy,
+    },
+  };
+}

@@ -1,0 +1,248 @@
+// D1 access for tracking domains. Every read and write is scoped to an owner, so a domain of
+// another account is simply not there. Rows map to the TrackingDomain model of model.ts.
+import type {
+  ActionBy,
+  CnameStatus,
+  ComplianceStatus,
+  DnsCheckRecord,
+  ErrorCode,
+  HttpsMode,
+  Region,
+  TlsState,
+  TlsStatus,
+  TrackingDomain,
+} from "./model";
+
+/** Who is asking: an account, narrowed to one subaccount (0: the primary) or not narrowed (null). */
+export interface OwnerScope {
+  accountId: number;
+  subaccountId: number | null;
+}
+
+interface TrackingDomainRow {
+  domain: string;
+  account_id: number;
+  subaccount_id: number;
+  region: Region;
+  https_mode: HttpsMode;
+  is_default: number;
+  verified: number;
+  cname_status: CnameStatus;
+  compliance_status: ComplianceStatus;
+  dns_checked_at: string | null;
+  dns_chain: string | null;
+  dns_error_code: ErrorCode | null;
+  dns_detail: string | null;
+  tls_status: TlsStatus;
+  tls_issued_at: string | null;
+  tls_expires_at: string | null;
+  tls_renews_at: string | null;
+  tls_error_code: ErrorCode | null;
+  tls_error_detail: string | null;
+  tls_action_by: ActionBy | null;
+  created_at: string;
+  updated_at: string;
+}
+
+function toTrackingDomain(row: TrackingDomainRow): TrackingDomain {
+  return {
+    domain: row.domain,
+    accountId: row.account_id,
+    subaccountId: row.subaccount_id,
+    region: row.region,
+    httpsMode: row.https_mode,
+    isDefault: row.is_default === 1,
+    verified: row.verified === 1,
+    cnameStatus: row.cname_status,
+    complianceStatus: row.compliance_status,
+    lastDnsCheck:
+      row.dns_checked_at === null
+        ? null
+        : {
+            checkedAt: row.dns_checked_at,
+            chain: row.dns_chain ? (JSON.parse(row.dns_chain) as string[]) : [],
+            errorCode: row.dns_error_code,
+            detail: row.dns_detail ?? "",
+          },
+    tls: {
+      status: row.tls_status,
+      issuedAt: row.tls_issued_at,
+      expiresAt: row.tls_expires_at,
+      renewsAt: row.tls_renews_at,
+      errorCode: row.tls_error_code,
+      errorDetail: row.tls_error_detail,
+      actionBy: row.tls_action_by,
+    },
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+  };
+}
+
+const ownedBy = "account_id = ?1 AND (?2 IS NULL OR subaccount_id = ?2)";
+const now = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')";
+
+export interface NewTrackingDomain {
+  domain: string;
+  accountId: number;
+  subaccountId: number;
+  region: Region;
+  httpsMode: HttpsMode;
+  tls: TlsState;
+}
+
+/** Inserts the domain; false when the name is taken (by this account or any other). */
+export async function insertTrackingDomain(db: D1Database, d: NewTrackingDomain): Promise<boolean> {
+  const result = await db
+    .prepare(
+      `INSERT INTO tracking_domains (domain, account_id, subaccount_id, region, https_mode, tls_status)
+       VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (domain) DO NOTHING`,
+    )
+    .bind(d.domain, d.accountId, d.subaccountId, d.region, d.httpsMode, d.tls.status)
+    .run();
+  return result.meta.changes === 1;
+}
+
+export async function getTrackingDomain(
+  db: D1Database,
+  scope: OwnerScope,
+  domain: string,
+): Promise<TrackingDomain | null> {
+  const row = await db
+    .prepare(`SELECT * FROM tracking_domains WHERE ${ownedBy} AND domain = ?3`)
+    .bind(scope.accountId, scope.subaccountId, domain)
+    .first<TrackingDomainRow>();
+  return row ? toTrackingDomain(row) : null;
+}
+
+export interface TrackingDomainFilter {
+  isDefault?: boolean;
+  /** Only these subaccounts (0: the primary account). */
+  subaccountIds?: readonly number[];
+}
+
+export async function listTrackingDomains(
+  db: D1Database,
+  scope: OwnerScope,
+  filter: TrackingDomainFilter = {},
+): Promise<TrackingDomain[]> {
+  const conditions = [ownedBy];
+  const params: (number | null)[] = [scope.accountId, scope.subaccountId];
+  if (filter.isDefault !== undefined) {
+    params.push(filter.isDefault ? 1 : 0);
+    conditions.push(`is_default = ?${params.length}`);
+  }
+  if (filter.subaccountIds !== undefined) {
+    const placeholders = filter.subaccountIds.map((id) => {
+      params.push(id);
+      return `?${params.length}`;
+    });
+    conditions.push(placeholders.length ? `subaccount_id IN (${placeholders.join(", ")})` : "0");
+  }
+  const { results } = await db
+    .prepare(`SELECT * FROM tracking_domains WHERE ${conditions.join(" AND ")} ORDER BY domain`)
+    .bind(...params)
+    .all<TrackingDomainRow>();
+  return results.map(toTrackingDomain);
+}
+
+export interface TrackingDomainChange {
+  httpsMode?: HttpsMode;
+  tls?: TlsState;
+  isDefault?: boolean;
+}
+
+/**
+ * Applies a change to a domain already read through its owner's scope, in one transaction.
+ * Making a domain the default takes the mark from the previous default of the same owner.
+ */
+export async function updateTrackingDomain(
+  db: D1Database,
+  current: TrackingDomain,
+  change: TrackingDomainChange,
+): Promise<void> {
+  const statements: D1PreparedStatement[] = [];
+  if (change.isDefault === true && !current.isDefault) {
+    statements.push(
+      db
+        .prepare(
+          `UPDATE tracking_domains SET is_default = 0, updated_at = ${now}
+           WHERE account_id = ? AND subaccount_id = ? AND is_default = 1`,
+        )
+        .bind(current.accountId, current.subaccountId),
+    );
+  }
+  const sets: string[] = [];
+  const params: (string | number | null)[] = [];
+  const set = (column: string, value: string | number | null) => {
+    params.push(value);
+    sets.push(`${column} = ?${params.length}`);
+  };
+  if (change.isDefault !== undefined) set("is_default", change.isDefault ? 1 : 0);
+  if (change.httpsMode !== undefined) set("https_mode", change.httpsMode);
+  if (change.tls !== undefined) {
+    set("tls_status", change.tls.status);
+    set("tls_issued_at", change.tls.issuedAt);
+    set("tls_expires_at", change.tls.expiresAt);
+    set("tls_renews_at", change.tls.renewsAt);
+    set("tls_error_code", change.tls.errorCode);
+    set("tls_error_detail", change.tls.errorDetail);
+    set("tls_action_by", change.tls.actionBy);
+  }
+  if (sets.length === 0 && statements.length === 0) return;
+  params.push(current.domain);
+  statements.push(
+    db
+      .prepare(
+        `UPDATE tracking_domains SET ${[...sets, `updated_at = ${now}`].join(", ")} WHERE domain = ?${params.length}`,
+      )
+      .bind(...params),
+  );
+  await db.batch(statements);
+}
+
+export async function deleteTrackingDomain(
+  db: D1Database,
+  scope: OwnerScope,
+  domain: string,
+): Promise<boolean> {
+  const result = await db
+    .prepare(`DELETE FROM tracking_domains WHERE ${ownedBy} AND domain = ?3`)
+    .bind(scope.accountId, scope.subaccountId, domain)
+    .run();
+  return result.meta.changes === 1;
+}
+
+export interface DnsCheckOutcome {
+  check: DnsCheckRecord;
+  /** Absent when DNS could not be asked: the verification status stays as it was. */
+  verdict?: { verified: boolean; cnameStatus: CnameStatus; complianceStatus: ComplianceStatus };
+}
+
+export async function recordDnsCheck(
+  db: D1Database,
+  domain: string,
+  outcome: DnsCheckOutcome,
+): Promise<void> {
+  const { check, verdict } = outcome;
+  await db
+    .prepare(
+      `UPDATE tracking_domains SET
+         dns_checked_at = ?2, dns_chain = ?3, dns_error_code = ?4, dns_detail = ?5,
+         verified = COALESCE(?6, verified),
+         cname_status = COALESCE(?7, cname_status),
+         compliance_status = COALESCE(?8, compliance_status),
+         updated_at = ${now}
+       WHERE domain = ?1`,
+    )
+    .bind(
+      domain,
+      check.checkedAt,
+      JSON.stringify(check.chain),
+      check.errorCode,
+      check.detail,
+      verdict === undefined ? null : verdict.verified ? 1 : 0,
+      verdict?.cnameStatus ?? null,
+      verdict?.complianceStatus ?? null,
+    )
+    .run();
+}
