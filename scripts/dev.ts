@@ -1,0 +1,73 @@
+// `npm run dev`: the local stack (installed and started if needed), local D1 migrated, a
+// development API key printed, and the Worker running on 127.0.0.1 until Ctrl-C.
+import { copyFileSync, existsSync } from "node:fs";
+import { parseArgs } from "node:util";
+import { apiKeyStatements } from "./lib/api-key-sql";
+import { installPackages, missingPackages, startStack } from "./lib/local-stack";
+import { startLocalWorker } from "./lib/local-worker";
+import { exampleRecords, ports, projectRoot } from "./lib/stack-config";
+import { wrangler } from "./lib/wrangler";
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      port: { type: "string", default: String(ports.worker) },
+      "persist-to": { type: "string" },
+    },
+  });
+  if (missingPackages().length > 0) installPackages();
+  await startStack();
+  const devVars = `${projectRoot}/.dev.vars`;
+  if (!existsSync(devVars)) {
+    copyFileSync(`${projectRoot}/.dev.vars.example`, devVars);
+    console.log("Wrote .dev.vars from .dev.vars.example (local configuration).");
+  }
+  const persistTo = values["persist-to"];
+  const worker = await startLocalWorker({
+    port: Number(values.port),
+    inheritOutput: true,
+    ...(persistTo ? { persistTo } : {}),
+  });
+  const { key, sql } = await apiKeyStatements({
+    account: "dev",
+    label: `npm run dev ${new Date().toISOString()}`,
+  });
+  wrangler([
+    "d1",
+    "execute",
+    "DB",
+    "--local",
+    "--yes",
+    "--command",
+    sql,
+    ...(persistTo ? ["--persist-to", persistTo] : []),
+  ]);
+
+  const api = `${worker.url}/api/v1`;
+  console.log(`
+tracking-edge is running at ${worker.url} (API host: 127.0.0.1 or localhost)
+
+  Development API key (account "dev"): ${key}
+
+Try it:
+  export KEY=${key}
+  curl -s -H "Authorization: $KEY" -H 'Content-Type: application/json' \\
+    -d '{"domain":"${exampleRecords.v2.name}"}' ${api}/tracking-domains
+  curl -s -X POST -H "Authorization: $KEY" ${api}/tracking-domains/${exampleRecords.v2.name}/verify
+  curl -s -H "Authorization: $KEY" ${api}/tracking-domains
+
+The local DNS zone also has ${exampleRecords.standard.name} (CNAME to the standard endpoint) and
+${exampleRecords.noCname.name} (no CNAME). API reference: ${api}/openapi.json
+Ctrl-C stops the worker; \`npm run stack:stop\` stops the local stack.
+`);
+  const stop = () => void worker.stop().then(() => process.exit(0));
+  process.on("SIGINT", stop);
+  process.on("SIGTERM", stop);
+  const code = await worker.exited;
+  process.exitCode = code ?? 0;
+}
+
+main().catch((error: unknown) => {
+  console.error(error instanceof Error ? error.message : error);
+  process.exitCode = 1;
+});

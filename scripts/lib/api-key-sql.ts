@@ -1,0 +1,56 @@
+// The SQL that makes an account (if new), a subaccount (if asked and new) and an API key for
+// it, for `wrangler d1 execute`, which takes literal SQL: every value is quoted here.
+import { generateApiKey } from "../../src/accounts/api-keys";
+
+export interface ApiKeyRequest {
+  account: string;
+  subaccount?: number;
+  label?: string;
+}
+
+export interface ApiKeyStatements {
+  key: string;
+  shortKey: string;
+  sql: string;
+}
+
+const sqlString = (value: string): string => `'${value.replaceAll("'", "''")}'`;
+
+export function checkApiKeyRequest(request: ApiKeyRequest): void {
+  if (!/^[^\p{Cc}]{1,200}$/u.test(request.account)) {
+    throw new Error("--account must be 1 to 200 printable characters");
+  }
+  if (
+    request.subaccount !== undefined &&
+    !(Number.isInteger(request.subaccount) && request.subaccount > 0)
+  ) {
+    throw new Error("--subaccount must be a positive whole number");
+  }
+  if (request.label !== undefined && !/^[^\p{Cc}]{1,200}$/u.test(request.label)) {
+    throw new Error("--label must be 1 to 200 printable characters");
+  }
+}
+
+export async function apiKeyStatements(request: ApiKeyRequest): Promise<ApiKeyStatements> {
+  checkApiKeyRequest(request);
+  const { key, hash, shortKey } = await generateApiKey();
+  const account = sqlString(request.account);
+  const sub = request.subaccount;
+  const label = sqlString(
+    request.label ?? (sub === undefined ? "primary key" : `subaccount ${sub} key`),
+  );
+  const statements = [
+    `INSERT INTO accounts (name) VALUES (${account}) ON CONFLICT (name) DO NOTHING`,
+  ];
+  if (sub !== undefined) {
+    statements.push(
+      `INSERT INTO subaccounts (account_id, id, name) SELECT id, ${sub}, ${sqlString(`Subaccount ${sub}`)} ` +
+        `FROM accounts WHERE name = ${account} ON CONFLICT DO NOTHING`,
+    );
+  }
+  statements.push(
+    "INSERT INTO api_keys (account_id, subaccount_id, label, short_key, key_hash) " +
+      `SELECT id, ${sub ?? "NULL"}, ${label}, ${sqlString(shortKey)}, ${sqlString(hash)} FROM accounts WHERE name = ${account}`,
+  );
+  return { key, shortKey, sql: `${statements.join(";\n")};` };
+}

@@ -1,0 +1,50 @@
+// Runs the project's pinned wrangler with the environment that keeps it offline and quiet.
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { projectRoot } from "./stack-config";
+
+export const wranglerBin = `${projectRoot}/node_modules/.bin/wrangler`;
+
+export const wranglerEnv = {
+  WRANGLER_SEND_METRICS: "false",
+  CLOUDFLARE_CF_FETCH_ENABLED: "false",
+  WRANGLER_HIDE_BANNER: "true",
+  // Never open a browser or prompt for login in scripts.
+  CI: process.env.CI ?? "",
+};
+
+/** Runs wrangler to completion and returns its standard output; throws with its stderr. */
+export function wrangler(args: string[], extraEnv: Record<string, string> = {}): string {
+  try {
+    return execFileSync(wranglerBin, args, {
+      cwd: projectRoot,
+      env: { ...process.env, ...wranglerEnv, ...extraEnv },
+      encoding: "utf8",
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+  } catch (error) {
+    const e = error as { stderr?: string; stdout?: string; message: string };
+    throw new Error(
+      `wrangler ${args.slice(0, 3).join(" ")} failed:\n${e.stderr || e.stdout || e.message}`,
+    );
+  }
+}
+
+export function spawnWrangler(args: string[], extraEnv: Record<string, string> = {}): ChildProcess {
+  return spawn(wranglerBin, args, {
+    cwd: projectRoot,
+    env: { ...process.env, ...wranglerEnv, ...extraEnv },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+}
+
+/** Applies the D1 migrations to the local database (under `persistTo` when given). */
+export function migrateLocalDatabase(persistTo?: string): void {
+  wrangler([
+    "d1",
+    "migrations",
+    "apply",
+    "DB",
+    "--local",
+    ...(persistTo ? ["--persist-to", persistTo] : []),
+  ]);
+}
