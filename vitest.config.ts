@@ -1,0 +1,40 @@
+// Two layers of tests: `workers` runs inside workerd (D1 migrated, the worker's own bindings);
+// `e2e` runs in Node against the real local stack and a worker on a loopback port.
+// `npm test` (scripts/test.ts) brings the stack up around both.
+import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-pool-workers";
+import { defineConfig } from "vitest/config";
+import { localWorkerVars } from "./scripts/lib/stack-config.ts";
+
+export default defineConfig(async () => {
+  const migrations = await readD1Migrations("./migrations");
+  return {
+    test: {
+      projects: [
+        {
+          plugins: [
+            cloudflareTest({
+              main: "./workers/edge.ts",
+              wrangler: { configPath: "./wrangler.toml" },
+              miniflare: { bindings: { ...localWorkerVars, TEST_MIGRATIONS: migrations } },
+            }),
+          ],
+          test: {
+            name: "workers",
+            include: ["test/workers/**/*.test.ts", "test/unit/**/*.test.ts"],
+            setupFiles: ["./test/workers/apply-migrations.ts"],
+          },
+        },
+        {
+          test: {
+            name: "e2e",
+            include: ["test/e2e/**/*.test.ts"],
+            environment: "node",
+            globalSetup: ["./test/e2e/global-setup.ts"],
+            testTimeout: 30_000,
+            hookTimeout: 60_000,
+          },
+        },
+      ],
+    },
+  };
+});
