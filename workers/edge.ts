@@ -1,6 +1,7 @@
 // The Worker's entry points, routing only: requests for an API host go to the API app; every
 // other host is a tracking domain. Tracking handlers arrive with engagement tracking.
 import { createApiApp } from "../src/api/app";
+import { misconfigured } from "../src/api/errors";
 import { ConfigError, loadConfig } from "../src/config";
 
 const api = createApiApp();
@@ -11,11 +12,8 @@ export default {
     try {
       apiHostnames = loadConfig(env).apiHostnames;
     } catch (error) {
-      if (!(error instanceof ConfigError)) throw error;
-      console.error(JSON.stringify({ event: "config_error", message: error.message }));
-      return new Response("Service unavailable: the service is not configured correctly\n", {
-        status: 503,
-      });
+      if (error instanceof ConfigError) return misconfigured(error);
+      throw error;
     }
     if (apiHostnames.has(new URL(request.url).hostname)) return api.fetch(request, env, ctx);
     return new Response("Not found\n", { status: 404, headers: { "content-type": "text/plain" } });

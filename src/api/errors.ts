@@ -61,6 +61,21 @@ export function errorResponse(c: Context, error: ApiError): Response {
   return c.json({ errors: error.errors }, error.status, error.headers);
 }
 
+/** The answer while the configuration is broken; logs which variable, tells the client nothing more. */
+export function misconfigured(error: ConfigError): Response {
+  console.error(JSON.stringify({ event: "config_error", message: error.message }));
+  const body = {
+    errors: [
+      {
+        message: "service unavailable",
+        code: sparkPostCodes.unavailable,
+        description: "The service is not configured correctly; try again later.",
+      },
+    ],
+  };
+  return Response.json(body, { status: 503, headers: { "retry-after": "60" } });
+}
+
 /** Turns a zod failure on a request part into one error per problem, each naming its field. */
 export function validationError(error: ZodError, input: unknown, target: string): ApiError {
   const details = error.issues.flatMap((issue): ApiErrorDetail[] => {
@@ -133,17 +148,7 @@ export function handleError(error: Error, c: Context): Response {
       }),
     );
   }
-  if (error instanceof ConfigError) {
-    console.error(JSON.stringify({ event: "config_error", message: error.message }));
-    return errorResponse(
-      c,
-      new ApiError(503, {
-        message: "service unavailable",
-        code: sparkPostCodes.unavailable,
-        description: "The service is not configured correctly; try again later.",
-      }),
-    );
-  }
+  if (error instanceof ConfigError) return misconfigured(error);
   console.error(
     JSON.stringify({
       event: "unhandled_error",
