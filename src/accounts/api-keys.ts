@@ -1,6 +1,8 @@
 // API keys: made from 160 random bits, shown once, stored only as a SHA-256 hash. Runs in
 // workerd and in Node (the key-making script uses it too). Storage is in repository.ts.
 
+import { hex, utf8 } from "../util/encoding";
+
 const keyPrefix = "te_";
 const keyPattern = /^te_[0-9a-f]{40}$/;
 
@@ -12,7 +14,7 @@ export interface NewApiKey {
 }
 
 export async function generateApiKey(): Promise<NewApiKey> {
-  const key = keyPrefix + toHex(crypto.getRandomValues(new Uint8Array(20)));
+  const key = keyPrefix + hex(crypto.getRandomValues(new Uint8Array(20)));
   return { key, hash: await hashApiKey(key), shortKey: key.slice(0, keyPrefix.length + 8) };
 }
 
@@ -21,8 +23,8 @@ export async function generateApiKey(): Promise<NewApiKey> {
  * from the hash. Looking a key up by its hash also means no comparison ever runs on the secret.
  */
 export async function hashApiKey(key: string): Promise<string> {
-  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(key));
-  return toHex(new Uint8Array(digest));
+  const digest = await crypto.subtle.digest("SHA-256", utf8(key));
+  return hex(new Uint8Array(digest));
 }
 
 /** Whether a string has the shape of one of our keys (checked before any lookup). */
@@ -50,8 +52,4 @@ export function apiKeyFromAuthorization(header: string | undefined): string | un
     }
   }
   return undefined;
-}
-
-function toHex(bytes: Uint8Array): string {
-  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
 }

@@ -3,6 +3,8 @@
 // answers; SERVFAIL, REFUSED, timeouts and garbage are DnsQueryErrors of a named kind.
 // It follows no CNAMEs itself (see cname.ts) and caches nothing.
 import * as dnsPacket from "@dnsquery/dns-packet";
+import { base64Url } from "../util/encoding";
+import { BodyTooLargeError, readLimited } from "../util/http";
 
 export type DnsRecordType = "A" | "AAAA" | "CNAME" | "CAA" | "TXT";
 
@@ -89,11 +91,12 @@ export function createDohResolver(options: DohOptions): DnsResolver {
             `the resolver answered ${contentType || "no content type"}, not application/dns-message`,
           );
         }
-        body = await readLimited(response, maxMessageBytes, () =>
-          fail("malformed", `the resolver's answer is longer than ${maxMessageBytes} bytes`),
-        );
+        body = await readLimited(response, maxMessageBytes);
       } catch (error) {
         if (error instanceof DnsQueryError) throw error;
+        if (error instanceof BodyTooLargeError) {
+          throw fail("malformed", `the resolver's answer is longer than ${maxMessageBytes} bytes`);
+        }
         if (signal.aborted)
           throw fail("timeout", `no answer from the resolver within ${timeoutMs} ms`);
         throw fail("network", `could not reach the resolver (${(error as Error).message})`);
@@ -167,43 +170,4 @@ function toRecord(answer: dnsPacket.Answer): DnsRecord[] {
 export function canonicalName(name: string): string {
   const lower = name.toLowerCase();
   return lower.endsWith(".") ? lower.slice(0, -1) : lower;
-}
-
-async function readLimited(
-  response: Response,
-  limit: number,
-  tooLong: () => Error,
-): Promise<Uint8Array> {
-  const declared = Number(response.headers.get("content-length"));
-  if (declared > limit) {
-    await response.body?.cancel();
-    throw tooLong();
-  }
-  if (!response.body) return new Uint8Array(0);
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  const reader = response.body.getReader();
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    total += value.byteLength;
-    if (total > limit) {
-      await reader.cancel();
-      throw tooLong();
-    }
-    chunks.push(value);
-  }
-  const body = new Uint8Array(total);
-  let offset = 0;
-  for (const chunk of chunks) {
-    body.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
-  return body;
-}
-
-function base64Url(bytes: Uint8Array): string {
-  let binary = "";
-  for (const byte of bytes) binary += String.fromCharCode(byte);
-  return btoa(binary).replaceAll("+", "-").replaceAll("/", "_").replace(/=+$/, "");
 }
