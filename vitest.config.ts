@@ -3,7 +3,7 @@
 // `npm test` (scripts/test.ts) brings the stack up around both.
 import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-pool-workers";
 import { defineConfig } from "vitest/config";
-import { localWorkerVars } from "./scripts/lib/stack-config.ts";
+import { dynamicZone, localWorkerVars, testPebble, urls } from "./scripts/lib/stack-config.ts";
 
 export default defineConfig(async () => {
   const migrations = await readD1Migrations("./migrations");
@@ -15,7 +15,18 @@ export default defineConfig(async () => {
             cloudflareTest({
               main: "./workers/edge.ts",
               wrangler: { configPath: "./wrangler.toml" },
-              miniflare: { bindings: { ...localWorkerVars, TEST_MIGRATIONS: migrations } },
+              miniflare: {
+                bindings: {
+                  ...localWorkerVars,
+                  TEST_MIGRATIONS: migrations,
+                  // Where tests inside workerd find the test CA and the DNS/HTTP-01 test API.
+                  TEST_PEBBLE_DIRECTORY: testPebble.directory,
+                  TEST_PEBBLE_MANAGEMENT: testPebble.management,
+                  TEST_PEBBLE_BLOCKED_NAME: testPebble.blockedName,
+                  TEST_CHALLTESTSRV: urls.challtestsrv,
+                  TEST_DYNAMIC_ZONE: dynamicZone,
+                },
+              },
             }),
           ],
           test: {

@@ -1,11 +1,15 @@
 // `npm run stack:start | stack:stop | stack:status | stack:install`: the local ACME and DNS
 // stack (see scripts/lib/local-stack.ts) as a command.
 
-import { installPackages, missingPackages, startStack, stopStack } from "./lib/local-stack";
+import {
+  installPackages,
+  missingPackages,
+  stackServices,
+  startStack,
+  stopStack,
+} from "./lib/local-stack";
 import { logPath, runningPid } from "./lib/processes";
-import { caCertificatePath, ports, urls } from "./lib/stack-config";
-
-const services = ["pebble", "dnsmasq", "challtestsrv", "dnss"];
+import { caCertificatePath, ports, testPebble, urls } from "./lib/stack-config";
 
 async function main(command: string | undefined): Promise<void> {
   switch (command) {
@@ -30,7 +34,7 @@ async function main(command: string | undefined): Promise<void> {
       return;
     }
     case "status":
-      for (const name of services) {
+      for (const name of [...stackServices, testPebble.name]) {
         const pid = runningPid(name);
         console.log(
           `${name.padEnd(13)} ${pid ? `running, pid ${pid}` : "stopped"}  log: ${logPath(name)}`,

@@ -13,8 +13,8 @@ import { wranglerEnv } from "./lib/wrangler";
 
 async function main(): Promise<number> {
   if (missingPackages().length > 0) installPackages();
-  const startedHere = !stackIsRunning();
-  await startStack();
+  const startedHere = !stackIsRunning({ forTests: true });
+  await startStack({ forTests: true });
   try {
     const result = spawnSync(
       `${projectRoot}/node_modules/.bin/vitest`,

@@ -16,6 +16,7 @@ import {
   exampleRecords,
   ports,
   stackDir,
+  testPebble,
   urls,
 } from "./stack-config";
 
@@ -227,7 +228,7 @@ async function startDns(): Promise<void> {
       args: [
         "-dns01", `127.0.0.1:${ports.challtestsrvDns}`,
         "-management", `127.0.0.1:${ports.challtestsrvManagement}`,
-        "-http01", "", "-https01", "", "-tlsalpn01", "",
+        "-http01", `127.0.0.1:${ports.challtestsrvHttp01}`, "-https01", "", "-tlsalpn01", "",
         "-defaultIPv4", "127.0.0.1", "-defaultIPv6", "",
       ],
     });
@@ -287,19 +288,38 @@ async function dohAnswers(): Promise<boolean> {
   return response.ok && response.headers.get("content-type") === "application/dns-message";
 }
 
-export function stackIsRunning(): boolean {
-  return ["pebble", "dnsmasq", "challtestsrv", "dnss"].every((n) => runningPid(n) !== undefined);
+export const stackServices = ["pebble", "dnsmasq", "challtestsrv", "dnss"] as const;
+
+export function stackIsRunning(options: { forTests?: boolean } = {}): boolean {
+  return [...stackServices, ...(options.forTests ? [testPebble.name] : [])].every(
+    (n) => runningPid(n) !== undefined,
+  );
 }
 
-export async function startStack(): Promise<void> {
+/**
+ * Starts the stack. For tests, also the test Pebble: its HTTP-01 goes to challtestsrv (so a
+ * test inside workerd can answer challenges through challtestsrv's API) and it refuses one name.
+ */
+export async function startStack(options: { forTests?: boolean } = {}): Promise<void> {
   ensureCertificates();
   await startDns();
-  await startPebble();
+  await Promise.all([
+    startPebble(),
+    options.forTests
+      ? startPebble({
+          name: testPebble.name,
+          acmePort: ports.testPebbleAcme,
+          managementPort: ports.testPebbleManagement,
+          httpPort: ports.challtestsrvHttp01,
+          config: { domainBlocklist: [testPebble.blockedName] },
+        })
+      : undefined,
+  ]);
 }
 
 export async function stopStack(): Promise<string[]> {
   const stopped: string[] = [];
-  for (const name of ["pebble", "dnss", "dnsmasq", "challtestsrv"]) {
+  for (const name of [testPebble.name, "pebble", "dnss", "dnsmasq", "challtestsrv"]) {
     if (await stopDaemon(name)) stopped.push(name);
   }
   return stopped;

@@ -15,6 +15,11 @@ export const ports = {
   dnsmasq: 14053,
   challtestsrvDns: 14054,
   challtestsrvManagement: 14055,
+  /** challtestsrv's HTTP-01 responder, for ACME client tests (their Pebble validates here). */
+  challtestsrvHttp01: 5004,
+  /** A second Pebble for the ACME client's own tests, validating on challtestsrv. */
+  testPebbleAcme: 14100,
+  testPebbleManagement: 14115,
   dnssHttp: 14080,
   dnssDns: 14081,
 } as const;
@@ -46,6 +51,14 @@ export const urls = {
   doh: `http://127.0.0.1:${ports.dnssHttp}/dns-query`,
   challtestsrv: `http://127.0.0.1:${ports.challtestsrvManagement}`,
   worker: `http://127.0.0.1:${ports.worker}`,
+} as const;
+
+/** The test Pebble: its HTTP-01 goes to challtestsrv, and one name is on its blocklist. */
+export const testPebble = {
+  name: "pebble-test",
+  directory: `https://127.0.0.1:${ports.testPebbleAcme}/dir`,
+  management: `https://127.0.0.1:${ports.testPebbleManagement}`,
+  blockedName: `blocked.${dynamicZone}`,
 } as const;
 
 export const caCertificatePath = `${stackDir}/ca/ca.pem`;

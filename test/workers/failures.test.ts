@@ -38,17 +38,16 @@ describe("service faults", () => {
 
   it("answers 500 without internals when storage fails", async () => {
     const account = await newAccount();
-    let calls = 0;
     const failingDb = new Proxy(env.DB, {
-      get(target, property, receiver) {
-        // Let authentication through, then fail like a broken database would.
-        if (property === "prepare" && ++calls > 1) {
-          return () => {
+      get(target, property) {
+        const value = Reflect.get(target, property, target);
+        if (property !== "prepare") return typeof value === "function" ? value.bind(target) : value;
+        // Authentication reads api_keys; the domain query then fails like a broken database.
+        return (sql: string) => {
+          if (sql.includes("tracking_domains"))
             throw new Error("D1_ERROR: disk I/O error at /var/secret/path");
-          };
-        }
-        const value = Reflect.get(target, property, receiver);
-        return typeof value === "function" ? value.bind(target) : value;
+          return target.prepare(sql);
+        };
       },
     });
     const response = await worker.fetch(
