@@ -4,7 +4,10 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { testPebble } from "../../scripts/lib/stack-config";
 import { findAccount, newAccount } from "../../src/acme/account";
+import { deactivateAuthorization, getAuthorization } from "../../src/acme/authorization";
+import { revokeCertificate } from "../../src/acme/certificate";
 import { generateAccountKey } from "../../src/acme/jws";
+import { newOrder } from "../../src/acme/order";
 import { AcmeProblem } from "../../src/acme/problem";
 import { parseCertificate } from "../../src/pki/certificate";
 import { certificatesFromPem } from "../../src/pki/pem";
@@ -78,6 +81,35 @@ describe("against the test Pebble", () => {
     expect(error).toBeInstanceOf(AcmeProblem);
     expect((error as AcmeProblem).is("rejectedIdentifier")).toBe(true);
     expect((error as AcmeProblem).status).toBe(400);
+  });
+
+  it("revokes a certificate, and a second revocation is a typed alreadyRevoked", async () => {
+    const client = clientFor(testPebble.directory);
+    const signer = await accountOn(client);
+    const issued = await issueCertificate({
+      client,
+      signer,
+      names: [uniqueName("rev")],
+      http01: responder,
+    });
+    const leaf = issued.certificate.certificates[0] as Uint8Array;
+    await revokeCertificate(client, signer, leaf, 4);
+    const again = await revokeCertificate(client, signer, leaf).catch((e: unknown) => e);
+    expect((again as AcmeProblem).is("alreadyRevoked")).toBe(true);
+  });
+
+  it("deactivates an authorization it no longer needs", async () => {
+    const client = clientFor(testPebble.directory);
+    const signer = await accountOn(client);
+    const order = await newOrder(client, signer, {
+      identifiers: [{ type: "dns", value: uniqueName("deact") }],
+    });
+    const url = order.resource.authorizations[0] as string;
+    expect((await getAuthorization(client, signer, url)).resource.status).toBe("pending");
+    expect((await deactivateAuthorization(client, signer, url)).resource.status).toBe(
+      "deactivated",
+    );
+    expect((await getAuthorization(client, signer, url)).resource.status).toBe("deactivated");
   });
 
   it("fails a challenge nobody answers with the CA's reason", async () => {
