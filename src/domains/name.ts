@@ -37,7 +37,7 @@ const maxNameLength = 253;
 const maxLabelLength = 63;
 /** Letters, digits and hyphens, not starting or ending with a hyphen (RFC 1123). */
 const ldhLabel = /^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$/;
-const ipv4Like = /^[0-9.]+$|^0x/i;
+const ipv4Like = /^[0-9.]+$/;
 
 const fail = (code: DomainNameProblemCode, message: string): NormalizedDomain => ({
   ok: false,
@@ -81,9 +81,11 @@ export function normalizeDomainName(
   if (ipv4Like.test(withoutDot)) {
     return fail("ip_address", "is an IP address; give a host name such as track.example.com");
   }
-  // URL parsers read a name ending in a number as an IPv4 address; so would some clients.
-  if (/(^|\.)[0-9]+$/.test(withoutDot))
+  // The WHATWG URL parser, like many clients, reads a name whose last label is a number
+  // (decimal, or hex written 0x…) as an IPv4 address: "ends in a number".
+  if (/(^|\.)(0x[0-9a-f]*|[0-9]+)$/i.test(withoutDot)) {
     return fail("ip_address", "ends in a numeric label, like an IP address");
+  }
 
   const ascii = toAscii(withoutDot);
   if (ascii === undefined)

@@ -18,6 +18,7 @@ describe("normalizeDomainName", () => {
     ["track.myshop.github.io", "track.myshop.github.io", "myshop.github.io"],
     ["track.shop.test", "track.shop.test", "shop.test"],
     ["1track.9example.com", "1track.9example.com", "9example.com"],
+    ["0xa.aa.com", "0xa.aa.com", "aa.com"],
   ])("accepts %j as %s (registrable %s)", (input, domain, registrable) => {
     expect(normalizeDomainName(input, options)).toEqual({
       ok: true,
@@ -41,6 +42,8 @@ describe("normalizeDomainName", () => {
     ["::1", "ip_address"],
     ["track.example.com:443", "ip_address"],
     ["track.123", "ip_address"],
+    ["0x7f.0x1", "ip_address"],
+    ["track.0xff", "ip_address"],
     ["*.example.com", "wildcard"],
     ["http://track.example.com", "invalid_characters"],
     ["track.example.com/x", "invalid_characters"],
