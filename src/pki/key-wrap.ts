@@ -2,7 +2,14 @@
 // ring, with the key id and a caller's context (the domain) bound in as additional data, so a
 // sealed key cannot be moved to another domain or relabelled. Old ring keys keep opening what
 // they sealed after the current key changes.
-import { base64Url, EncodingError, fromBase64, fromBase64Url, utf8 } from "../util/encoding";
+import {
+  type Bytes,
+  base64Url,
+  EncodingError,
+  fromBase64,
+  fromBase64Url,
+  utf8,
+} from "../util/encoding";
 
 export class KeyRingError extends Error {
   override readonly name = "KeyRingError";
@@ -99,11 +106,7 @@ export async function wrapKey(
 }
 
 /** Opens what wrapKey sealed for the same context; UnwrapError for anything else. */
-export async function unwrapKey(
-  ring: KeyRing,
-  wrapped: string,
-  context: string,
-): Promise<Uint8Array> {
+export async function unwrapKey(ring: KeyRing, wrapped: string, context: string): Promise<Bytes> {
   const [version, keyId, iv, sealed, ...rest] = wrapped.split(".");
   if (
     version !== format ||

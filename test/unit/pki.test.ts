@@ -48,6 +48,15 @@ describe("CSR", () => {
 });
 
 describe("keys", () => {
+  it("export P-256 keys as the PKCS #8 structure the storage scan looks for", async () => {
+    // test/e2e/managed-https-resilience.test.ts searches stored bytes for this prefix.
+    const der = await exportPkcs8((await generateKeyPair()).privateKey);
+    const prefix = "308187020100301306072a8648ce3d020106082a8648ce3d030107046d306b0201010420";
+    expect(
+      Array.from(der.slice(0, prefix.length / 2), (b) => b.toString(16).padStart(2, "0")).join(""),
+    ).toBe(prefix);
+  });
+
   it("export to PKCS #8 and import again, signing the same", async () => {
     const keys = await generateKeyPair();
     const again = await importPkcs8(await exportPkcs8(keys.privateKey));

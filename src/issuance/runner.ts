@@ -1,0 +1,316 @@
+// Performs one step of the lifecycle: a bounded piece of network work (a few ACME requests at
+// most), then reports what it found as an Outcome for machine.ts. Every step first reads the
+// CA's current view (the order, the authorization), so running it twice, or after a restart in
+// the middle, does no harm. Storage and the CA account come in through StepContext.
+import { answerChallenge, findChallenge, getAuthorization } from "../acme/authorization";
+import { downloadCertificate } from "../acme/certificate";
+import type { AcmeClient, Signer } from "../acme/client";
+import { keyAuthorization } from "../acme/jws";
+import { finalizeOrder, getOrder, newOrder } from "../acme/order";
+import { AcmeProblem, parseProblem } from "../acme/problem";
+import type { Order } from "../acme/types";
+import { parseCertificate } from "../pki/certificate";
+import { createCsr } from "../pki/csr";
+import { type KeyRing, unwrapKey, wrapKey } from "../pki/key-wrap";
+import { exportPkcs8, generateKeyPair, importPkcs8 } from "../pki/keys";
+import { hex } from "../util/encoding";
+import { checkEligibility, type EligibilityContext } from "./eligibility";
+import { failureFrom, ineligible, isLostResource } from "./failures";
+import type { CertificateState, Outcome } from "./state";
+
+export interface StoredCertificate {
+  serial: string;
+  keyId: string;
+  chainPem: string;
+  notBefore: string;
+  notAfter: string;
+  issuer: string | null;
+  names: string[];
+  orderUrl: string;
+}
+
+/** The object's own storage, as the steps need it (synchronous: SQLite in the Durable Object). */
+export interface CertificateStore {
+  putChallenge(token: string, keyAuthorization: string): void;
+  clearChallenges(): void;
+  keyForOrder(orderUrl: string): { id: string; wrapped: string } | null;
+  putKey(key: { id: string; wrapped: string; orderUrl: string }): void;
+  putCertificate(certificate: StoredCertificate): void;
+  certificate(serial: string): (StoredCertificate & { wrappedKey: string }) | null;
+  activate(serial: string): void;
+}
+
+/** Puts a certificate and its key where the TLS edge serves them (see src/deploy). */
+export interface Deployer {
+  deploy(input: {
+    domain: string;
+    serial: string;
+    chainPem: string;
+    wrappedKey: string;
+  }): Promise<void>;
+}
+
+export interface StepContext {
+  acme: () => Promise<{ client: AcmeClient; signer: Signer }>;
+  /** The CA forgot our account (a restarted test CA): register the same key again. */
+  refreshAccount: (staleAccountUrl: string) => Promise<void>;
+  eligibility: () => Promise<EligibilityContext>;
+  keyRing: () => Promise<KeyRing>;
+  store: CertificateStore;
+  deployer: Deployer;
+}
+
+export async function performStep(state: CertificateState, context: StepContext): Promise<Outcome> {
+  try {
+    return await perform(state, context);
+  } catch (error) {
+    if (isLostResource(error)) {
+      if (error instanceof AcmeProblem && error.is("accountDoesNotExist")) {
+        const { signer } = await context.acme();
+        if (signer.accountUrl) await context.refreshAccount(signer.accountUrl);
+        return { kind: "order_lost", detail: "The CA no longer knows our account" };
+      }
+      return { kind: "order_lost", detail: "The CA no longer knows the order" };
+    }
+    const failure = failureFrom(error);
+    if (failure.code === "service:internal") {
+      // Ours to fix: keep what happened for the operators (never key material: errors carry none).
+      console.error(
+        JSON.stringify({
+          event: "issuance_error",
+          domain: state.domain,
+          phase: state.phase,
+          name: (error as Error).name,
+          message: (error as Error).message,
+          stack: (error as Error).stack,
+        }),
+      );
+    }
+    return { kind: "failure", failure };
+  }
+}
+
+async function perform(state: CertificateState, context: StepContext): Promise<Outcome> {
+  const { domain } = state;
+  switch (state.phase) {
+    case "check": {
+      const report = await checkEligibility(domain, await context.eligibility());
+      if (report.blocking) return { kind: "failure", failure: ineligible(report.blocking) };
+      return { kind: "eligible" };
+    }
+    case "order": {
+      const { client, signer } = await context.acme();
+      const placed = await newOrder(client, signer, {
+        identifiers: [{ type: "dns", value: domain }],
+      });
+      const { status } = placed.resource;
+      if (status === "invalid") return orderFailure(placed.resource);
+      return {
+        kind: "ordered",
+        status,
+        order: {
+          url: placed.url,
+          authorizations: placed.resource.authorizations,
+          finalize: placed.resource.finalize,
+          ...(placed.resource.certificate ? { certificate: placed.resource.certificate } : {}),
+        },
+        ...retryAfter(placed.retryAfter),
+      };
+    }
+    case "authorize":
+    case "await_authorization": {
+      const { client, signer } = await context.acme();
+      const order = requireOrder(state);
+      let pending = false;
+      for (const url of order.authorizations) {
+        const authz = await getAuthorization(client, signer, url);
+        const status = authz.resource.status;
+        if (status === "valid") continue;
+        if (status !== "pending") {
+          const failed = authz.resource.challenges.find((c) => c.error);
+          throw parseProblem(
+            failed?.error ?? { detail: `the authorization is ${status}` },
+            403,
+            url,
+          );
+        }
+        pending = true;
+        const challenge = findChallenge(authz.resource, "http-01");
+        if (!challenge?.token) {
+          return {
+            kind: "failure",
+            failure: {
+              severity: "unavailable",
+              code: "acme:rejected_identifier",
+              actionBy: "provider",
+              detail: "The CA offered no HTTP-01 challenge for this name.",
+            },
+          };
+        }
+        // The token is stored before the CA is told to look, so the edge can answer at once.
+        context.store.putChallenge(
+          challenge.token,
+          await keyAuthorization(challenge.token, signer.key.publicJwk),
+        );
+        if (challenge.status === "pending") await answerChallenge(client, signer, challenge.url);
+      }
+      if (pending) return { kind: "authorization_pending", ...retryAfter(undefined) };
+      context.store.clearChallenges();
+      return { kind: "authorized" };
+    }
+    case "finalize": {
+      const { client, signer } = await context.acme();
+      const orderRef = requireOrder(state);
+      const order = await getOrder(client, signer, orderRef.url);
+      switch (order.resource.status) {
+        case "pending":
+          return { kind: "authorization_pending" };
+        case "invalid":
+          return orderFailure(order.resource);
+        case "processing":
+        case "valid":
+          // Finalized by an earlier run of this step that did not get to record it.
+          return {
+            kind: "finalized",
+            status: order.resource.status,
+            ...certificateOf(order.resource),
+          };
+        case "ready": {
+          const keys = await keyPairForOrder(state, orderRef.url, context);
+          const finalized = await finalizeOrder(
+            client,
+            signer,
+            order,
+            await createCsr(keys, [domain]),
+          );
+          const status = finalized.resource.status;
+          if (status === "invalid") return orderFailure(finalized.resource);
+          if (status !== "processing" && status !== "valid")
+            return { kind: "authorization_pending" };
+          return {
+            kind: "finalized",
+            status,
+            ...certificateOf(finalized.resource),
+            ...retryAfter(finalized.retryAfter),
+          };
+        }
+        default:
+          return exhaustive(order.resource.status);
+      }
+    }
+    case "await_certificate": {
+      const { client, signer } = await context.acme();
+      const order = await getOrder(client, signer, requireOrder(state).url);
+      if (order.resource.status === "invalid") return orderFailure(order.resource);
+      if (order.resource.status === "valid" && order.resource.certificate) {
+        return { kind: "certificate_ready", certificate: order.resource.certificate };
+      }
+      return { kind: "certificate_pending", ...retryAfter(order.retryAfter) };
+    }
+    case "download": {
+      const { client, signer } = await context.acme();
+      const orderRef = requireOrder(state);
+      if (!orderRef.certificate)
+        return { kind: "order_lost", detail: "The order has no certificate URL" };
+      const chain = await downloadCertificate(client, signer, orderRef.certificate);
+      const leaf = parseCertificate(chain.certificates[0] as Uint8Array);
+      if (!leaf.dnsNames.includes(domain)) {
+        return {
+          kind: "failure",
+          failure: {
+            severity: "failed",
+            code: "service:internal",
+            actionBy: "provider",
+            detail: `The CA's certificate does not name ${domain}.`,
+          },
+        };
+      }
+      const key = context.store.keyForOrder(orderRef.url);
+      if (!key) return { kind: "order_lost", detail: "The key for this order is missing" };
+      const certificate = {
+        serial: leaf.serialHex,
+        notBefore: leaf.notBefore.toISOString(),
+        notAfter: leaf.notAfter.toISOString(),
+      };
+      context.store.putCertificate({
+        ...certificate,
+        keyId: key.id,
+        chainPem: chain.pem,
+        issuer: leaf.issuerCommonName ?? null,
+        names: leaf.dnsNames,
+        orderUrl: orderRef.url,
+      });
+      return { kind: "downloaded", certificate };
+    }
+    case "deploy": {
+      const candidate = state.candidate;
+      const stored = candidate ? context.store.certificate(candidate.serial) : null;
+      if (!candidate || !stored)
+        return { kind: "order_lost", detail: "The downloaded certificate is missing" };
+      await context.deployer.deploy({
+        domain,
+        serial: stored.serial,
+        chainPem: stored.chainPem,
+        wrappedKey: stored.wrappedKey,
+      });
+      context.store.activate(stored.serial);
+      return { kind: "deployed" };
+    }
+    case "idle":
+    case "installed":
+      throw new Error(`nothing to perform in phase ${state.phase}`);
+    default:
+      return exhaustive(state.phase);
+  }
+}
+
+/**
+ * The key of this order: made, wrapped and stored before the CSR is sent, so that a step that
+ * runs again after a crash finalizes (or downloads) with the same key, never an unknown one.
+ */
+async function keyPairForOrder(
+  state: CertificateState,
+  orderUrl: string,
+  context: StepContext,
+): Promise<CryptoKeyPair> {
+  const ring = await context.keyRing();
+  const existing = context.store.keyForOrder(orderUrl);
+  if (existing) {
+    const privateKey = await importPkcs8(await unwrapKey(ring, existing.wrapped, state.domain));
+    const jwk = (await crypto.subtle.exportKey("jwk", privateKey)) as JsonWebKey;
+    const publicKey = await crypto.subtle.importKey(
+      "jwk",
+      { kty: jwk.kty, crv: jwk.crv, x: jwk.x, y: jwk.y },
+      { name: "ECDSA", namedCurve: "P-256" },
+      true,
+      ["verify"],
+    );
+    return { privateKey, publicKey };
+  }
+  const keys = await generateKeyPair("ecdsa-p256");
+  const id = hex(crypto.getRandomValues(new Uint8Array(8)));
+  context.store.putKey({
+    id,
+    wrapped: await wrapKey(ring, await exportPkcs8(keys.privateKey), state.domain),
+    orderUrl,
+  });
+  return keys;
+}
+
+function requireOrder(state: CertificateState) {
+  if (!state.order) throw new Error(`phase ${state.phase} without an order`);
+  return state.order;
+}
+
+/** An order the CA marked invalid, as the problem it recorded (performStep turns it into a failure). */
+function orderFailure(order: Order): never {
+  throw parseProblem(order.error ?? { detail: `the order is ${order.status}` }, 403);
+}
+
+const certificateOf = (order: Order) =>
+  order.certificate ? { certificate: order.certificate } : {};
+const retryAfter = (at: Date | undefined) => (at ? { retryAfter: at.toISOString() } : {});
+
+function exhaustive(value: never): never {
+  throw new Error(`unhandled case ${JSON.stringify(value)}`);
+}
