@@ -13,6 +13,19 @@ export interface RegionEndpoints {
 
 export interface Config {
   apiHostnames: ReadonlySet<string>;
+  acme: {
+    directoryUrl: string;
+    contactEmail: string;
+  };
+  /** Issuer domain names that stand for our CA in CAA records. */
+  caaIdentities: readonly string[];
+  /**
+   * The Durable Object jurisdiction for EU domains' certificate objects ("eu" in production);
+   * null where jurisdictions do not exist (local workerd).
+   */
+  euJurisdiction: "eu" | null;
+  /** Names (and, written ".example.com", whole subtrees) we refuse to certify: policy:blocked. */
+  policyBlocklist: readonly string[];
   dohUrl: string;
   endpoints: Readonly<Record<Region, RegionEndpoints>>;
   /** Names treated as public suffixes beyond the Public Suffix List (local test zones). */
@@ -40,6 +53,26 @@ const hostnameList = z
   );
 
 const envSchema = z.object({
+  EU_JURISDICTION: z.enum(["eu", ""]).default("eu"),
+  ACME_DIRECTORY_URL: z.url({ protocol: /^https?$/ }),
+  ACME_CONTACT_EMAIL: z.email(),
+  CAA_IDENTITIES: hostnameList.pipe(
+    z.array(hostname).min(1, "must name at least one issuer domain"),
+  ),
+  POLICY_BLOCKLIST: z
+    .string()
+    .default("")
+    .transform((value) =>
+      value
+        .split(",")
+        .map((part) => part.trim().toLowerCase())
+        .filter((part) => part.length > 0),
+    )
+    .pipe(
+      z.array(
+        z.string().regex(/^\.?[a-z0-9]([a-z0-9.-]*[a-z0-9])?$/, "must be host names or .suffixes"),
+      ),
+    ),
   API_HOSTNAMES: hostnameList.pipe(z.array(hostname).min(1, "must name at least one host")),
   DOH_URL: z.url({ protocol: /^https?$/ }),
   V2_ENDPOINT_US: hostname,
@@ -62,6 +95,10 @@ export function loadConfig(env: Env): Config {
   const vars = parsed.data;
   const config: Config = {
     apiHostnames: new Set(vars.API_HOSTNAMES),
+    acme: { directoryUrl: vars.ACME_DIRECTORY_URL, contactEmail: vars.ACME_CONTACT_EMAIL },
+    caaIdentities: vars.CAA_IDENTITIES,
+    euJurisdiction: vars.EU_JURISDICTION === "eu" ? "eu" : null,
+    policyBlocklist: vars.POLICY_BLOCKLIST,
     dohUrl: vars.DOH_URL,
     endpoints: {
       us: { v2: vars.V2_ENDPOINT_US, standard: vars.STANDARD_ENDPOINT_US },

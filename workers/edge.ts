@@ -1,21 +1,28 @@
-// The Worker's entry points, routing only: requests for an API host go to the API app; every
-// other host is a tracking domain. Tracking handlers arrive with engagement tracking.
+// The Worker's entry points, routing only: requests for an API host go to the API app; on every
+// other host (a tracking domain) the ACME HTTP-01 path goes to that domain's certificate object.
+// Tracking handlers arrive with engagement tracking.
 import { createApiApp } from "../src/api/app";
 import { misconfigured } from "../src/api/errors";
-import { ConfigError, loadConfig } from "../src/config";
+import { type Config, ConfigError, loadConfig } from "../src/config";
+import { answerHttp01, challengePrefix } from "../src/issuance/http01-responder";
+
+export { AcmeAccount } from "../durable-objects/acme-account";
+export { DomainCertificate } from "../durable-objects/domain-certificate";
 
 const api = createApiApp();
 
 export default {
   async fetch(request, env, ctx): Promise<Response> {
-    let apiHostnames: ReadonlySet<string>;
+    let config: Config;
     try {
-      apiHostnames = loadConfig(env).apiHostnames;
+      config = loadConfig(env);
     } catch (error) {
       if (error instanceof ConfigError) return misconfigured(error);
       throw error;
     }
-    if (apiHostnames.has(new URL(request.url).hostname)) return api.fetch(request, env, ctx);
+    const url = new URL(request.url);
+    if (config.apiHostnames.has(url.hostname)) return api.fetch(request, env, ctx);
+    if (url.pathname.startsWith(challengePrefix)) return answerHttp01(request, env, config);
     return new Response("Not found\n", { status: 404, headers: { "content-type": "text/plain" } });
   },
 } satisfies ExportedHandler<Env>;

@@ -64,6 +64,10 @@ export interface TlsState {
   errorCode: ErrorCode | null;
   errorDetail: string | null;
   actionBy: ActionBy | null;
+  /** The lifecycle's current step (e.g. "await_authorization"), while it has one. */
+  step: string | null;
+  /** When the lifecycle last moved forward. */
+  progressAt: string | null;
 }
 
 export interface TrackingDomain {
@@ -92,6 +96,8 @@ export const awaitingCertificate: TlsState = {
   errorCode: null,
   errorDetail: null,
   actionBy: null,
+  step: null,
+  progressAt: null,
 };
 
 export const noCertificate: TlsState = { ...awaitingCertificate, status: "unknown" };

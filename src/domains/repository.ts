@@ -40,6 +40,8 @@ interface TrackingDomainRow {
   tls_error_code: ErrorCode | null;
   tls_error_detail: string | null;
   tls_action_by: ActionBy | null;
+  tls_step: string | null;
+  tls_progress_at: string | null;
   created_at: string;
   updated_at: string;
 }
@@ -72,6 +74,8 @@ function toTrackingDomain(row: TrackingDomainRow): TrackingDomain {
       errorCode: row.tls_error_code,
       errorDetail: row.tls_error_detail,
       actionBy: row.tls_action_by,
+      step: row.tls_step,
+      progressAt: row.tls_progress_at,
     },
     createdAt: row.created_at,
     updatedAt: row.updated_at,
@@ -187,6 +191,8 @@ export async function updateTrackingDomain(
     set("tls_error_code", change.tls.errorCode);
     set("tls_error_detail", change.tls.errorDetail);
     set("tls_action_by", change.tls.actionBy);
+    set("tls_step", change.tls.step);
+    set("tls_progress_at", change.tls.progressAt);
   }
   if (sets.length === 0 && statements.length === 0) return;
   params.push(current.domain);
@@ -245,4 +251,46 @@ export async function recordDnsCheck(
       verdict?.complianceStatus ?? null,
     )
     .run();
+}
+
+/**
+ * Writes the certificate object's public status into the domain's row. False when the row is
+ * gone (the domain was deleted), which tells the object to stop.
+ */
+export async function mirrorCertificateStatus(
+  db: D1Database,
+  domain: string,
+  tls: TlsState,
+): Promise<boolean> {
+  const result = await db
+    .prepare(
+      `UPDATE tracking_domains SET
+         tls_status = ?2, tls_issued_at = ?3, tls_expires_at = ?4, tls_renews_at = ?5,
+         tls_error_code = ?6, tls_error_detail = ?7, tls_action_by = ?8, tls_step = ?9, tls_progress_at = ?10,
+         updated_at = ${now}
+       WHERE domain = ?1`,
+    )
+    .bind(
+      domain,
+      tls.status,
+      tls.issuedAt,
+      tls.expiresAt,
+      tls.renewsAt,
+      tls.errorCode,
+      tls.errorDetail,
+      tls.actionBy,
+      tls.step,
+      tls.progressAt,
+    )
+    .run();
+  return result.meta.changes === 1;
+}
+
+/** A domain's region by name, whoever owns it (the edge routes challenge requests with it). */
+export async function regionOf(db: D1Database, domain: string): Promise<Region | null> {
+  const row = await db
+    .prepare("SELECT region FROM tracking_domains WHERE domain = ?")
+    .bind(domain)
+    .first<{ region: Region }>();
+  return row?.region ?? null;
 }

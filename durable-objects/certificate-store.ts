@@ -1,0 +1,246 @@
+// The DomainCertificate object's SQLite storage: its schema (versioned, applied when the object
+// starts), the lifecycle state row, challenge tokens, wrapped keys, the certificate history and
+// the transition log. Keys are stored only wrapped (src/pki/key-wrap.ts).
+import type { CertificateStore, StoredCertificate } from "../src/issuance/runner";
+import type { CertificateState, TransitionEvent } from "../src/issuance/state";
+
+const schema: readonly string[][] = [
+  [
+    "CREATE TABLE lifecycle (id INTEGER PRIMARY KEY CHECK (id = 1), state TEXT NOT NULL, revision INTEGER NOT NULL)",
+    "CREATE TABLE challenges (token TEXT PRIMARY KEY, key_authorization TEXT NOT NULL, created_at TEXT NOT NULL)",
+    "CREATE TABLE keys (id TEXT PRIMARY KEY, wrapped TEXT NOT NULL, order_url TEXT NOT NULL, created_at TEXT NOT NULL)",
+    `CREATE TABLE certificates (
+       serial TEXT PRIMARY KEY, key_id TEXT NOT NULL REFERENCES keys (id), chain_pem TEXT NOT NULL,
+       not_before TEXT NOT NULL, not_after TEXT NOT NULL, issuer TEXT, names TEXT NOT NULL,
+       order_url TEXT NOT NULL, status TEXT NOT NULL, created_at TEXT NOT NULL, deployed_at TEXT)`,
+    `CREATE TABLE events (
+       id INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, from_phase TEXT NOT NULL, to_phase TEXT NOT NULL,
+       status TEXT NOT NULL, reason TEXT NOT NULL, error_code TEXT)`,
+  ],
+];
+
+/** How many transition events an object keeps. */
+const eventsKept = 500;
+
+export interface CertificateRecord {
+  serial: string;
+  notBefore: string;
+  notAfter: string;
+  issuer: string | null;
+  names: string[];
+  status: "downloaded" | "active" | "superseded";
+  createdAt: string;
+  deployedAt: string | null;
+}
+
+export class SqlCertificateStore implements CertificateStore {
+  constructor(private readonly sql: SqlStorage) {
+    sql.exec("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)");
+    const row = sql.exec<{ version: number }>("SELECT version FROM schema_version").toArray()[0];
+    const current = row?.version ?? 0;
+    for (const [index, statements] of schema.entries()) {
+      if (index < current) continue;
+      for (const statement of statements) sql.exec(statement);
+    }
+    if (!row) sql.exec("INSERT INTO schema_version (version) VALUES (?)", schema.length);
+    else if (current < schema.length)
+      sql.exec("UPDATE schema_version SET version = ?", schema.length);
+  }
+
+  /** The lifecycle state and its revision (which increases with every write). */
+  load(): { state: CertificateState; revision: number } | null {
+    const row = this.sql
+      .exec<{ state: string; revision: number }>(
+        "SELECT state, revision FROM lifecycle WHERE id = 1",
+      )
+      .toArray()[0];
+    return row
+      ? { state: JSON.parse(row.state) as CertificateState, revision: row.revision }
+      : null;
+  }
+
+  /** Writes the state if nobody else wrote since `revision` was read; false otherwise. */
+  save(state: CertificateState, revision: number | null): boolean {
+    const current = this.load()?.revision ?? null;
+    if (current !== revision) return false;
+    this.sql.exec(
+      "INSERT INTO lifecycle (id, state, revision) VALUES (1, ?1, 1) ON CONFLICT (id) DO UPDATE SET state = ?1, revision = revision + 1",
+      JSON.stringify(state),
+    );
+    return true;
+  }
+
+  record(event: TransitionEvent): void {
+    this.sql.exec(
+      "INSERT INTO events (at, from_phase, to_phase, status, reason, error_code) VALUES (?, ?, ?, ?, ?, ?)",
+      event.at,
+      event.from,
+      event.to,
+      event.status,
+      event.reason,
+      event.errorCode,
+    );
+    this.sql.exec("DELETE FROM events WHERE id <= (SELECT MAX(id) FROM events) - ?", eventsKept);
+  }
+
+  events(limit: number): TransitionEvent[] {
+    return this.sql
+      .exec<{
+        at: string;
+        from_phase: string;
+        to_phase: string;
+        status: string;
+        reason: string;
+        error_code: string | null;
+      }>(
+        "SELECT at, from_phase, to_phase, status, reason, error_code FROM events ORDER BY id DESC LIMIT ?",
+        limit,
+      )
+      .toArray()
+      .map(
+        (r) =>
+          ({
+            at: r.at,
+            from: r.from_phase,
+            to: r.to_phase,
+            status: r.status,
+            reason: r.reason,
+            errorCode: r.error_code,
+          }) as TransitionEvent,
+      );
+  }
+
+  putChallenge(token: string, keyAuthorization: string): void {
+    this.sql.exec(
+      "INSERT INTO challenges (token, key_authorization, created_at) VALUES (?, ?, ?) ON CONFLICT (token) DO UPDATE SET key_authorization = excluded.key_authorization",
+      token,
+      keyAuthorization,
+      new Date().toISOString(),
+    );
+  }
+
+  challenge(token: string): string | null {
+    return (
+      this.sql
+        .exec<{ key_authorization: string }>(
+          "SELECT key_authorization FROM challenges WHERE token = ?",
+          token,
+        )
+        .toArray()[0]?.key_authorization ?? null
+    );
+  }
+
+  clearChallenges(): void {
+    this.sql.exec("DELETE FROM challenges");
+  }
+
+  keyForOrder(orderUrl: string): { id: string; wrapped: string } | null {
+    return (
+      this.sql
+        .exec<{ id: string; wrapped: string }>(
+          "SELECT id, wrapped FROM keys WHERE order_url = ? ORDER BY created_at DESC LIMIT 1",
+          orderUrl,
+        )
+        .toArray()[0] ?? null
+    );
+  }
+
+  putKey(key: { id: string; wrapped: string; orderUrl: string }): void {
+    this.sql.exec(
+      "INSERT INTO keys (id, wrapped, order_url, created_at) VALUES (?, ?, ?, ?)",
+      key.id,
+      key.wrapped,
+      key.orderUrl,
+      new Date().toISOString(),
+    );
+  }
+
+  putCertificate(c: StoredCertificate): void {
+    this.sql.exec(
+      `INSERT INTO certificates (serial, key_id, chain_pem, not_before, not_after, issuer, names, order_url, status, created_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'downloaded', ?) ON CONFLICT (serial) DO NOTHING`,
+      c.serial,
+      c.keyId,
+      c.chainPem,
+      c.notBefore,
+      c.notAfter,
+      c.issuer,
+      JSON.stringify(c.names),
+      c.orderUrl,
+      new Date().toISOString(),
+    );
+  }
+
+  certificate(serial: string): (StoredCertificate & { wrappedKey: string }) | null {
+    const row = this.sql
+      .exec<{
+        serial: string;
+        key_id: string;
+        chain_pem: string;
+        not_before: string;
+        not_after: string;
+        issuer: string | null;
+        names: string;
+        order_url: string;
+        wrapped: string;
+      }>(
+        `SELECT c.serial, c.key_id, c.chain_pem, c.not_before, c.not_after, c.issuer, c.names, c.order_url, k.wrapped
+         FROM certificates c JOIN keys k ON k.id = c.key_id WHERE c.serial = ?`,
+        serial,
+      )
+      .toArray()[0];
+    if (!row) return null;
+    return {
+      serial: row.serial,
+      keyId: row.key_id,
+      chainPem: row.chain_pem,
+      notBefore: row.not_before,
+      notAfter: row.not_after,
+      issuer: row.issuer,
+      names: JSON.parse(row.names) as string[],
+      orderUrl: row.order_url,
+      wrappedKey: row.wrapped,
+    };
+  }
+
+  /** The serial becomes the one served; the one before it is kept in the history as superseded. */
+  activate(serial: string): void {
+    const now = new Date().toISOString();
+    this.sql.exec(
+      "UPDATE certificates SET status = 'superseded' WHERE status = 'active' AND serial != ?",
+      serial,
+    );
+    this.sql.exec(
+      "UPDATE certificates SET status = 'active', deployed_at = COALESCE(deployed_at, ?) WHERE serial = ?",
+      now,
+      serial,
+    );
+  }
+
+  history(): CertificateRecord[] {
+    return this.sql
+      .exec<{
+        serial: string;
+        not_before: string;
+        not_after: string;
+        issuer: string | null;
+        names: string;
+        status: CertificateRecord["status"];
+        created_at: string;
+        deployed_at: string | null;
+      }>(
+        "SELECT serial, not_before, not_after, issuer, names, status, created_at, deployed_at FROM certificates ORDER BY created_at DESC",
+      )
+      .toArray()
+      .map((r) => ({
+        serial: r.serial,
+        notBefore: r.not_before,
+        notAfter: r.not_after,
+        issuer: r.issuer,
+        names: JSON.parse(r.names) as string[],
+        status: r.status,
+        createdAt: r.created_at,
+        deployedAt: r.deployed_at,
+      }));
+  }
+}

@@ -1,0 +1,246 @@
+// One Durable Object per tracking domain (named by the domain; EU domains in the eu
+// jurisdiction): the lock, the scheduler and the store of its certificate lifecycle. Each alarm
+// performs one step (src/issuance/runner.ts), decides the next state (machine.ts), persists it
+// with an event, mirrors the public status into D1 and sets the next alarm. Glue only.
+import { DurableObject } from "cloudflare:workers";
+import { AcmeClient } from "../src/acme/client";
+import { importAccountKey } from "../src/acme/jws";
+import { AcmeNetworkError } from "../src/acme/problem";
+import { loadConfig } from "../src/config";
+import { edgePullDeployer } from "../src/deploy/edge-pull";
+import { createDohResolver } from "../src/dns/doh";
+import type { Region, TlsState } from "../src/domains/model";
+import { mirrorCertificateStatus } from "../src/domains/repository";
+import { eligibilityContextFor } from "../src/issuance/eligibility";
+import { type Decision, decide, disable, enable, isStuck } from "../src/issuance/machine";
+import { performStep, type StepContext } from "../src/issuance/runner";
+import { type CertificateState, initialState, type TransitionEvent } from "../src/issuance/state";
+import { type KeyRing, KeyRingError, parseKeyRing, unwrapKey } from "../src/pki/key-wrap";
+import { type CertificateRecord, SqlCertificateStore } from "./certificate-store";
+import { accountKeyContext, acmeAccountStub } from "./stubs";
+
+export interface CertificateView {
+  domain: string;
+  enabled: boolean;
+  status: CertificateState["status"];
+  step: CertificateState["phase"];
+  stuck: boolean;
+  progressAt: string;
+  nextRunAt: string | null;
+  failures: number;
+  error: CertificateState["error"];
+  current: CertificateState["current"];
+  /** The serving certificate's chain (public; never the key). */
+  chainPem: string | null;
+  history: CertificateRecord[];
+}
+
+/** Mirroring to D1 failed: try again this soon, even when no step is due. */
+const mirrorRetryMs = 10_000;
+
+export class DomainCertificate extends DurableObject<Env> {
+  readonly #store: SqlCertificateStore;
+  #keyRing: Promise<KeyRing> | undefined;
+  #account:
+    | Promise<{
+        client: AcmeClient;
+        signer: { key: Awaited<ReturnType<typeof importAccountKey>>; accountUrl: string };
+      }>
+    | undefined;
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    this.#store = new SqlCertificateStore(ctx.storage.sql);
+  }
+
+  /** Start (or restart) issuance for `domain`; harmless when it is already under way. */
+  async enable(domain: string, region: Region): Promise<CertificateView> {
+    const loaded = this.#store.load();
+    const state = loaded?.state ?? initialState(domain, region, new Date());
+    if (state.domain !== domain)
+      throw new Error(`this object belongs to ${state.domain}, not ${domain}`);
+    // Already working on it: leave it be. Waiting to retry after a failure: try again now.
+    const busy = state.enabled && state.phase !== "idle" && state.failures === 0;
+    if (!busy)
+      await this.#apply(enable({ ...state, region }, new Date()), loaded?.revision ?? null);
+    return this.view();
+  }
+
+  async disable(): Promise<CertificateView> {
+    const loaded = this.#store.load();
+    if (loaded?.state.enabled)
+      await this.#apply(disable(loaded.state, new Date()), loaded.revision);
+    return this.view();
+  }
+
+  /** The domain is deleted: forget everything, keys included. */
+  async destroy(): Promise<void> {
+    await this.ctx.storage.deleteAlarm();
+    await this.ctx.storage.deleteAll();
+  }
+
+  /** The key authorization for an HTTP-01 token, if this object is waiting for that challenge. */
+  async challenge(token: string): Promise<string | null> {
+    return this.#store.challenge(token);
+  }
+
+  async view(): Promise<CertificateView> {
+    const state = this.#store.load()?.state;
+    const now = new Date();
+    return {
+      domain: state?.domain ?? "",
+      enabled: state?.enabled ?? false,
+      status: state?.status ?? "unknown",
+      step: state?.phase ?? "idle",
+      stuck: state ? isStuck(state, now) : false,
+      progressAt: state?.progressAt ?? now.toISOString(),
+      nextRunAt: state?.nextRunAt ?? null,
+      failures: state?.failures ?? 0,
+      error: state?.error ?? null,
+      current: state?.current ?? null,
+      chainPem: state?.current
+        ? (this.#store.certificate(state.current.serial)?.chainPem ?? null)
+        : null,
+      history: this.#store.history(),
+    };
+  }
+
+  async events(limit = 100): Promise<TransitionEvent[]> {
+    return this.#store.events(Math.min(Math.max(limit, 1), 500));
+  }
+
+  override async alarm(): Promise<void> {
+    const loaded = this.#store.load();
+    if (!loaded?.state.enabled || !loaded.state.nextRunAt) return;
+    const now = new Date();
+    if (Date.parse(loaded.state.nextRunAt) > now.getTime()) {
+      // Early (alarms are at least once, and a write may have moved the schedule): just re-arm.
+      await this.#mirrorAndArm(loaded.state);
+      return;
+    }
+    let state = loaded.state;
+    let revision = loaded.revision;
+    if (state.phase === "installed") {
+      // The serving certificate is due for renewal: go through the checks again.
+      const renewal = enable(state, now);
+      renewal.event.reason = "renewal due: checking eligibility";
+      if (!(await this.#apply(renewal, revision, false))) return;
+      ({ state, revision } = this.#store.load() ?? { state, revision });
+    }
+    const outcome = await performStep(state, this.#stepContext());
+    await this.#apply(decide(state, outcome, new Date()), revision);
+  }
+
+  /** Persists a decision if nothing else changed the state meanwhile, then mirrors and re-arms. */
+  async #apply(decision: Decision, revision: number | null, arm = true): Promise<boolean> {
+    if (!this.#store.save(decision.state, revision)) return false;
+    this.#store.record(decision.event);
+    if (arm) await this.#mirrorAndArm(decision.state);
+    return true;
+  }
+
+  async #mirrorAndArm(state: CertificateState): Promise<void> {
+    let mirrored = true;
+    try {
+      const exists = await mirrorCertificateStatus(this.env.DB, state.domain, publicTls(state));
+      if (!exists) {
+        // The domain was deleted while this object was busy: stop for good.
+        await this.destroy();
+        return;
+      }
+    } catch (error) {
+      mirrored = false;
+      console.error(
+        JSON.stringify({
+          event: "mirror_failed",
+          domain: state.domain,
+          message: (error as Error).message,
+        }),
+      );
+    }
+    const due = state.nextRunAt ? Date.parse(state.nextRunAt) : null;
+    const at = mirrored
+      ? due
+      : Math.min(due ?? Number.POSITIVE_INFINITY, Date.now() + mirrorRetryMs);
+    if (at === null || !Number.isFinite(at)) await this.ctx.storage.deleteAlarm();
+    else await this.ctx.storage.setAlarm(at);
+  }
+
+  #stepContext(): StepContext {
+    const config = loadConfig(this.env);
+    const resolver = createDohResolver({ url: config.dohUrl });
+    return {
+      acme: () => this.#acme(),
+      refreshAccount: async (stale) => {
+        this.#account = undefined;
+        await acmeAccountStub(this.env).refresh(stale);
+      },
+      eligibility: async () => {
+        const { signer } = await this.#acme();
+        const state = this.#store.load()?.state;
+        return eligibilityContextFor(config, resolver, state?.region ?? "us", signer.accountUrl);
+      },
+      keyRing: () => this.#ring(),
+      store: this.#store,
+      deployer: edgePullDeployer,
+    };
+  }
+
+  #ring(): Promise<KeyRing> {
+    this.#keyRing ??= parseKeyRing(this.env.KEY_ENCRYPTION_KEYS);
+    this.#keyRing.catch(() => {
+      this.#keyRing = undefined;
+    });
+    return this.#keyRing;
+  }
+
+  /** The deployment's ACME account, from the AcmeAccount object, kept for this object's life. */
+  #acme() {
+    this.#account ??= (async () => {
+      const config = loadConfig(this.env);
+      const account = await acmeAccountStub(this.env)
+        .account()
+        .catch((error: Error) => {
+          // Errors cross the RPC boundary as plain Errors: give them back their meaning here.
+          if (error.name === "KeyRingError") throw new KeyRingError(error.message);
+          throw new AcmeNetworkError(
+            `the ACME account is not available: ${error.message}`,
+            config.acme.directoryUrl,
+            false,
+          );
+        });
+      const jwk = JSON.parse(
+        new TextDecoder().decode(
+          await unwrapKey(
+            await this.#ring(),
+            account.wrappedKey,
+            accountKeyContext(config.acme.directoryUrl),
+          ),
+        ),
+      ) as JsonWebKey;
+      return {
+        client: new AcmeClient({ directoryUrl: config.acme.directoryUrl }),
+        signer: { key: await importAccountKey(jwk), accountUrl: account.url },
+      };
+    })();
+    this.#account.catch(() => {
+      this.#account = undefined;
+    });
+    return this.#account;
+  }
+}
+
+/** The public status this state stands for, as D1 keeps it. */
+function publicTls(state: CertificateState): TlsState {
+  return {
+    status: state.status,
+    issuedAt: state.current?.issuedAt ?? null,
+    expiresAt: state.current?.notAfter ?? null,
+    renewsAt: state.current && state.enabled ? state.current.renewsAt : null,
+    errorCode: state.error?.code ?? null,
+    errorDetail: state.error?.detail ?? null,
+    actionBy: state.error?.actionBy ?? null,
+    step: state.enabled ? state.phase : null,
+    progressAt: state.progressAt,
+  };
+}
