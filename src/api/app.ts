@@ -5,6 +5,7 @@ import type { Hono } from "hono";
 import { requireApiKey } from "./auth";
 import type { AppEnv } from "./context";
 import { ApiError, errorResponse, handleError, sparkPostCodes } from "./errors";
+import { certificateRoutes } from "./routes/certificate";
 import { subaccountRoutes } from "./routes/subaccounts";
 import { trackingDomainRoutes } from "./routes/tracking-domains";
 import { limitBodySize, requireJsonBody, validationHook } from "./validation";
@@ -30,6 +31,7 @@ export function createApiApp(): OpenAPIHono<AppEnv> {
     v1.use(`${resource}/*`, requireApiKey);
   }
   v1.route("/tracking-domains", trackingDomainRoutes());
+  v1.route("/tracking-domains", certificateRoutes());
   v1.route("/subaccounts", subaccountRoutes());
   v1.openAPIRegistry.registerComponent("securitySchemes", "apiKey", {
     type: "apiKey",

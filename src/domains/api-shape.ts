@@ -3,6 +3,7 @@
 // last DNS check). The zod schemas here also document the API (OpenAPI).
 import { z } from "@hono/zod-openapi";
 import type { Config } from "../config";
+import { stuckAfterMs } from "../issuance/machine";
 import {
   actionParties,
   cnameStatuses,
@@ -30,6 +31,11 @@ export const TlsCertificateSchema = z
       .enum(actionParties)
       .nullable()
       .openapi({ description: "Who must act to fix error_code" }),
+    step: z
+      .string()
+      .nullable()
+      .openapi({ description: "The lifecycle step in progress, while there is one" }),
+    stuck: z.boolean().openapi({ description: "Pending without progress for 30 minutes" }),
   })
   .openapi("TlsCertificate");
 
@@ -75,7 +81,15 @@ export const TrackingDomainSchema = z
 
 export type ApiTrackingDomain = z.infer<typeof TrackingDomainSchema>;
 
-export function presentTrackingDomain(d: TrackingDomain, config: Config): ApiTrackingDomain {
+export function presentTrackingDomain(
+  d: TrackingDomain,
+  config: Config,
+  now: Date = new Date(),
+): ApiTrackingDomain {
+  const stuck =
+    d.tls.status === "pending" &&
+    d.tls.progressAt !== null &&
+    now.getTime() - Date.parse(d.tls.progressAt) > stuckAfterMs;
   const secure = servesHttps(d);
   const endpoint = config.endpoints[d.region].v2;
   return {
@@ -100,8 +114,13 @@ export function presentTrackingDomain(d: TrackingDomain, config: Config): ApiTra
       expires_at: d.tls.expiresAt,
       renews_at: d.tls.renewsAt,
       error_code: d.tls.errorCode,
-      error_detail: d.tls.errorDetail,
-      action_by: d.tls.actionBy,
+      error_detail:
+        stuck && !d.tls.errorDetail
+          ? `No progress for more than 30 minutes; stuck at step ${d.tls.step}.`
+          : d.tls.errorDetail,
+      action_by: stuck && !d.tls.actionBy ? "provider" : d.tls.actionBy,
+      step: d.tls.step,
+      stuck,
     },
     dns_check: d.lastDnsCheck && {
       checked_at: d.lastDnsCheck.checkedAt,

@@ -1,8 +1,7 @@
 // /api/v1/tracking-domains: create, list, retrieve, update, delete and verify, in SparkPost's
 // envelopes. Every lookup goes through the caller's scope: another account's domain is a 404.
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
-import type { Context } from "hono";
-import { type Config, loadConfig } from "../../config";
+import { loadConfig } from "../../config";
 import { createDohResolver } from "../../dns/doh";
 import {
   presentTrackingDomain,
@@ -10,16 +9,9 @@ import {
   TrackingDomainSchema,
   VerificationSchema,
 } from "../../domains/api-shape";
-import {
-  awaitingCertificate,
-  noCertificate,
-  regions,
-  type TrackingDomain,
-} from "../../domains/model";
-import { normalizeDomainName } from "../../domains/name";
+import { awaitingCertificate, noCertificate, regions } from "../../domains/model";
 import {
   deleteTrackingDomain,
-  getTrackingDomain,
   insertTrackingDomain,
   listTrackingDomains,
   recordDnsCheck,
@@ -27,8 +19,16 @@ import {
   updateTrackingDomain,
 } from "../../domains/repository";
 import { verifyCname } from "../../domains/verification";
+import {
+  eligibilityOf,
+  forgetCertificates,
+  notEligible,
+  startIssuance,
+  stopIssuance,
+} from "../certificate-lifecycle";
 import type { AppEnv } from "../context";
-import { ApiError, invalidField, notFound, sparkPostCodes } from "../errors";
+import { missingDomain, ownedDomain, parseDomain } from "../domain-lookup";
+import { ApiError, invalidField, sparkPostCodes } from "../errors";
 import { errorResponses, jsonContent, resultsOf } from "../schemas";
 import { validationHook } from "../validation";
 
@@ -162,7 +162,7 @@ export function trackingDomainRoutes(): OpenAPIHono<AppEnv> {
         value: body.domain,
       });
     }
-    const created = await owned(c, domain);
+    const created = await ownedDomain(c, domain);
     return c.json({ results: presentTrackingDomain(created, config) }, 200);
   });
 
@@ -179,13 +179,13 @@ export function trackingDomainRoutes(): OpenAPIHono<AppEnv> {
   });
 
   app.openapi(routes.retrieve, async (c) => {
-    const domain = await owned(c, c.req.valid("param").domain);
+    const domain = await ownedDomain(c, c.req.valid("param").domain);
     return c.json({ results: presentTrackingDomain(domain, loadConfig(c.env)) }, 200);
   });
 
   app.openapi(routes.update, async (c) => {
     const body = c.req.valid("json");
-    const current = await owned(c, c.req.valid("param").domain);
+    const current = await ownedDomain(c, c.req.valid("param").domain);
     if (body.secure === undefined && body.default === undefined) {
       throw new ApiError(422, {
         message: "nothing to update",
@@ -203,6 +203,12 @@ export function trackingDomainRoutes(): OpenAPIHono<AppEnv> {
     }
     if (body.default !== undefined) change.isDefault = body.default;
     if (body.secure === true && current.httpsMode !== "managed") {
+      // A verified domain must be eligible now; an unverified one starts once it is verified.
+      if (current.verified) {
+        const report = await eligibilityOf(c.env, current);
+        if (report.checks.some((check) => check.status === "fail"))
+          throw notEligible(current.domain, report);
+      }
       change.httpsMode = "managed";
       change.tls = awaitingCertificate;
     }
@@ -211,21 +217,35 @@ export function trackingDomainRoutes(): OpenAPIHono<AppEnv> {
       change.tls = noCertificate;
     }
     await updateTrackingDomain(c.env.DB, current, change);
-    const updated = await owned(c, current.domain);
+    // Both calls are idempotent, so repeating a request that failed half way completes it.
+    if (body.secure === true && current.verified) await startIssuance(c.env, current);
+    if (body.secure === false) await stopIssuance(c.env, current);
+    const updated = await ownedDomain(c, current.domain);
     return c.json({ results: presentTrackingDomain(updated, loadConfig(c.env)) }, 200);
   });
 
   app.openapi(routes.delete, async (c) => {
-    const name = lookupName(c.req.valid("param").domain, loadConfig(c.env));
-    if (name === undefined || !(await deleteTrackingDomain(c.env.DB, c.get("auth"), name))) {
-      throw missing(c.req.valid("param").domain);
+    const domain = await ownedDomain(c, c.req.valid("param").domain);
+    if (!(await deleteTrackingDomain(c.env.DB, c.get("auth"), domain.domain)))
+      throw missingDomain(domain.domain);
+    try {
+      await forgetCertificates(c.env, domain);
+    } catch (error) {
+      // The object notices the missing row at its next step and forgets everything then.
+      console.error(
+        JSON.stringify({
+          event: "certificate_cleanup_failed",
+          domain: domain.domain,
+          message: (error as Error).message,
+        }),
+      );
     }
     return c.body(null, 204);
   });
 
   app.openapi(routes.verify, async (c) => {
     const config = loadConfig(c.env);
-    const domain = await owned(c, c.req.valid("param").domain);
+    const domain = await ownedDomain(c, c.req.valid("param").domain);
     const otherRegions = regions.filter((r) => r !== domain.region).map((r) => config.endpoints[r]);
     const result = await verifyCname(
       createDohResolver({ url: config.dohUrl }),
@@ -254,36 +274,11 @@ export function trackingDomainRoutes(): OpenAPIHono<AppEnv> {
             },
           }),
     });
-    const after = await owned(c, domain.domain);
+    // A verified managed domain starts issuance (again, after a failure: verifying is a retry).
+    if (reachesUs && domain.httpsMode === "managed") await startIssuance(c.env, domain);
+    const after = await ownedDomain(c, domain.domain);
     return c.json({ results: presentVerification(after, result) }, 200);
   });
 
   return app;
-}
-
-/** The stored form of a domain given in a request body; a 422 naming the field otherwise. */
-function parseDomain(input: string, config: Config): string {
-  const result = normalizeDomainName(input, { extraPublicSuffixes: config.extraPublicSuffixes });
-  if (!result.ok)
-    throw invalidField(
-      "domain",
-      `domain ${JSON.stringify(input)} ${result.problem.message}`,
-      input,
-    );
-  return result.domain;
-}
-
-/** The stored form of a domain named in a path, if it could be one at all. */
-function lookupName(input: string, config: Config): string | undefined {
-  const result = normalizeDomainName(input, { extraPublicSuffixes: config.extraPublicSuffixes });
-  return result.ok ? result.domain : undefined;
-}
-
-const missing = (input: string) => notFound(`Tracking domain ${input} does not exist`);
-
-async function owned(c: Context<AppEnv>, input: string): Promise<TrackingDomain> {
-  const name = lookupName(input, loadConfig(c.env));
-  const domain = name === undefined ? null : await getTrackingDomain(c.env.DB, c.get("auth"), name);
-  if (!domain) throw missing(input);
-  return domain;
 }

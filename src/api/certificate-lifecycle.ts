@@ -1,0 +1,54 @@
+// What the API asks of a domain's certificate lifecycle: eligibility checks, and starting,
+// stopping and forgetting issuance in the domain's Durable Object. Glue between routes and objects.
+import { acmeAccountStub, domainCertificateStub } from "../../durable-objects/stubs";
+import { loadConfig } from "../config";
+import { createDohResolver } from "../dns/doh";
+import type { TrackingDomain } from "../domains/model";
+import {
+  checkEligibility,
+  type EligibilityReport,
+  eligibilityContextFor,
+} from "../issuance/eligibility";
+import { ApiError, sparkPostCodes } from "./errors";
+
+export async function eligibilityOf(
+  env: Env,
+  domain: Pick<TrackingDomain, "domain" | "region">,
+): Promise<EligibilityReport> {
+  const config = loadConfig(env);
+  // The account URL matters only to CAA accounturi records; do not create an account to check.
+  const accountUri = (await acmeAccountStub(env).knownAccountUrl()) ?? undefined;
+  return checkEligibility(
+    domain.domain,
+    eligibilityContextFor(
+      config,
+      createDohResolver({ url: config.dohUrl }),
+      domain.region,
+      accountUri,
+    ),
+  );
+}
+
+/** A 422 listing every check that stands in the way, each with its fix. */
+export function notEligible(domain: string, report: EligibilityReport): ApiError {
+  const failing = report.checks.filter((c) => c.status !== "pass");
+  return new ApiError(
+    422,
+    failing.map((check) => ({
+      message: `not eligible for managed HTTPS: ${check.errorCode ?? check.name}`,
+      code: sparkPostCodes.invalidData,
+      description: `${check.detail}${check.fix ? ` Fix: ${check.fix}` : ""}`,
+      param: "domain",
+      value: domain,
+    })),
+  );
+}
+
+export const startIssuance = (env: Env, d: Pick<TrackingDomain, "domain" | "region">) =>
+  domainCertificateStub(env, d.domain, d.region).enable(d.domain, d.region);
+
+export const stopIssuance = (env: Env, d: Pick<TrackingDomain, "domain" | "region">) =>
+  domainCertificateStub(env, d.domain, d.region).disable();
+
+export const forgetCertificates = (env: Env, d: Pick<TrackingDomain, "domain" | "region">) =>
+  domainCertificateStub(env, d.domain, d.region).destroy();
