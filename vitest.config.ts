@@ -3,7 +3,13 @@
 // `npm test` (scripts/test.ts) brings the stack up around both.
 import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-pool-workers";
 import { defineConfig } from "vitest/config";
-import { dynamicZone, localWorkerVars, testPebble, urls } from "./scripts/lib/stack-config.ts";
+import {
+  dynamicZone,
+  generatedKeyRing,
+  localWorkerVars,
+  testPebble,
+  urls,
+} from "./scripts/lib/stack-config.ts";
 
 export default defineConfig(async () => {
   const migrations = await readD1Migrations("./migrations");
@@ -18,6 +24,7 @@ export default defineConfig(async () => {
               miniflare: {
                 bindings: {
                   ...localWorkerVars,
+                  KEY_ENCRYPTION_KEYS: generatedKeyRing(),
                   TEST_MIGRATIONS: migrations,
                   // Where tests inside workerd find the test CA and the DNS/HTTP-01 test API.
                   TEST_PEBBLE_DIRECTORY: testPebble.directory,
@@ -41,6 +48,8 @@ export default defineConfig(async () => {
             include: ["test/e2e/**/*.test.ts"],
             environment: "node",
             globalSetup: ["./test/e2e/global-setup.ts"],
+            // Some files restart the shared Pebble: run the files one after another.
+            fileParallelism: false,
             testTimeout: 30_000,
             hookTimeout: 60_000,
           },

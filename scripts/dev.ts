@@ -1,11 +1,11 @@
 // `npm run dev`: the local stack (installed and started if needed), local D1 migrated, a
 // development API key printed, and the Worker running on 127.0.0.1 until Ctrl-C.
-import { copyFileSync, existsSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { apiKeyStatements } from "./lib/api-key-sql";
 import { installPackages, missingPackages, startStack } from "./lib/local-stack";
 import { startLocalWorker } from "./lib/local-worker";
-import { exampleRecords, ports, projectRoot } from "./lib/stack-config";
+import { exampleRecords, generatedKeyRing, ports, projectRoot } from "./lib/stack-config";
 import { wrangler } from "./lib/wrangler";
 
 async function main(): Promise<void> {
@@ -17,11 +17,7 @@ async function main(): Promise<void> {
   });
   if (missingPackages().length > 0) installPackages();
   await startStack();
-  const devVars = `${projectRoot}/.dev.vars`;
-  if (!existsSync(devVars)) {
-    copyFileSync(`${projectRoot}/.dev.vars.example`, devVars);
-    console.log("Wrote .dev.vars from .dev.vars.example (local configuration).");
-  }
+  writeDevVars(`${projectRoot}/.dev.vars`);
   const persistTo = values["persist-to"];
   const worker = await startLocalWorker({
     port: Number(values.port),
@@ -65,6 +61,31 @@ Ctrl-C stops the worker; \`npm run stack:stop\` stops the local stack.
   process.on("SIGTERM", stop);
   const code = await worker.exited;
   process.exitCode = code ?? 0;
+}
+
+/**
+ * .dev.vars from .dev.vars.example, with a fresh key ring; an existing file keeps its values and
+ * gains the variables added to the example since it was written.
+ */
+function writeDevVars(path: string): void {
+  const example = readFileSync(`${projectRoot}/.dev.vars.example`, "utf8").replace(
+    /^KEY_ENCRYPTION_KEYS=.*$/m,
+    `KEY_ENCRYPTION_KEYS=${generatedKeyRing()}`,
+  );
+  if (!existsSync(path)) {
+    writeFileSync(path, example, { mode: 0o600 });
+    console.log("Wrote .dev.vars from .dev.vars.example, with a fresh key ring.");
+    return;
+  }
+  const existing = readFileSync(path, "utf8");
+  const names = new Set([...existing.matchAll(/^([A-Z0-9_]+)=/gm)].map((m) => m[1]));
+  const missing = example
+    .split("\n")
+    .filter((line) => /^[A-Z0-9_]+=/.test(line) && !names.has(line.split("=")[0]));
+  if (missing.length > 0) {
+    writeFileSync(path, `${existing.trimEnd()}\n${missing.join("\n")}\n`, { mode: 0o600 });
+    console.log(`Added to .dev.vars: ${missing.map((l) => l.split("=")[0]).join(", ")}`);
+  }
 }
 
 main().catch((error: unknown) => {

@@ -14,6 +14,7 @@ import {
   dynamicZone,
   endpoints,
   exampleRecords,
+  pebbleBlockedName,
   ports,
   stackDir,
   testPebble,
@@ -143,6 +144,7 @@ export async function startPebble(options: PebbleOptions = {}): Promise<void> {
       tlsPort: 5001,
       ocspResponderURL: "",
       externalAccountBindingRequired: false,
+      domainBlocklist: [pebbleBlockedName],
       ...options.config,
     },
   };
@@ -311,7 +313,6 @@ export async function startStack(options: { forTests?: boolean } = {}): Promise<
           acmePort: ports.testPebbleAcme,
           managementPort: ports.testPebbleManagement,
           httpPort: ports.challtestsrvHttp01,
-          config: { domainBlocklist: [testPebble.blockedName] },
         })
       : undefined,
   ]);

@@ -2,6 +2,7 @@
 // `npm run dev` and the end-to-end tests do, and stops it with everything it started.
 import { spawn } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
+import { connect } from "node:net";
 import { sleep } from "./processes";
 import { caCertificatePath, projectRoot } from "./stack-config";
 import { migrateLocalDatabase, wranglerBin, wranglerEnv } from "./wrangler";
@@ -23,7 +24,25 @@ export interface LocalWorker {
   exited: Promise<number | null>;
 }
 
+/** Whether something already listens on 127.0.0.1:`port` (another dev server, a stale worker). */
+export function portInUse(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host: "127.0.0.1", port });
+    socket.once("connect", () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once("error", () => resolve(false));
+  });
+}
+
 export async function startLocalWorker(options: LocalWorkerOptions): Promise<LocalWorker> {
+  // Otherwise the readiness check below would happily talk to whatever holds the port.
+  if (await portInUse(options.port)) {
+    throw new Error(
+      `127.0.0.1:${options.port} is already in use (another \`npm run dev\` or test run?); stop it first.`,
+    );
+  }
   migrateLocalDatabase(options.persistTo);
   const args = [
     "dev",

@@ -53,12 +53,15 @@ export const urls = {
   worker: `http://127.0.0.1:${ports.worker}`,
 } as const;
 
-/** The test Pebble: its HTTP-01 goes to challtestsrv, and one name is on its blocklist. */
+/** A name every local Pebble refuses (its domainBlocklist): rejectedIdentifier in tests. */
+export const pebbleBlockedName = `blocked.${dynamicZone}`;
+
+/** The test Pebble: its HTTP-01 goes to challtestsrv. */
 export const testPebble = {
   name: "pebble-test",
   directory: `https://127.0.0.1:${ports.testPebbleAcme}/dir`,
   management: `https://127.0.0.1:${ports.testPebbleManagement}`,
-  blockedName: `blocked.${dynamicZone}`,
+  blockedName: pebbleBlockedName,
 } as const;
 
 export const caCertificatePath = `${stackDir}/ca/ca.pem`;
@@ -75,4 +78,14 @@ export const localWorkerVars = {
   STANDARD_ENDPOINT_EU: endpoints.standardEu,
   API_HOSTNAMES: "localhost,127.0.0.1",
   EXTRA_PUBLIC_SUFFIXES: "test",
+  POLICY_BLOCKLIST: `.forbidden.${dynamicZone}`,
+  EU_JURISDICTION: "",
+  ACME_EAB_KID: "",
+  ACME_EAB_HMAC_KEY: "",
 } as const;
+
+/** A fresh key ring for KEY_ENCRYPTION_KEYS: 32 random bytes under the id "local". */
+export function generatedKeyRing(): string {
+  const key = Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString("base64");
+  return JSON.stringify({ current: "local", keys: { local: key } });
+}

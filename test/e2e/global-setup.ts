@@ -1,14 +1,14 @@
 // Before the end-to-end tests: the local stack must be up (npm test starts it); a worker runs
 // under `wrangler dev` on the port Pebble validates against, with a fresh local D1, and three
 // API keys: two accounts, and a subaccount of the first.
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { TestProject } from "vitest/node";
 import { apiKeyStatements } from "../../scripts/lib/api-key-sql";
 import { stackIsRunning } from "../../scripts/lib/local-stack";
 import { startLocalWorker } from "../../scripts/lib/local-worker";
-import { localWorkerVars, ports } from "../../scripts/lib/stack-config";
+import { generatedKeyRing, localWorkerVars, ports, stackDir } from "../../scripts/lib/stack-config";
 import { migrateLocalDatabase, wrangler } from "../../scripts/lib/wrangler";
 
 export interface E2eKeys {
@@ -21,6 +21,8 @@ declare module "vitest" {
   export interface ProvidedContext {
     workerUrl: string;
     apiKeys: E2eKeys;
+    /** The worker's local state (D1 and Durable Object storage), for tests that inspect it. */
+    persistTo: string;
   }
 }
 
@@ -51,9 +53,10 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const worker = await startLocalWorker({
     port: ports.worker,
     persistTo,
-    vars: { ...localWorkerVars },
+    vars: { ...localWorkerVars, KEY_ENCRYPTION_KEYS: generatedKeyRing() },
   });
   project.provide("workerUrl", worker.url);
+  project.provide("persistTo", persistTo);
   project.provide("apiKeys", {
     alpha: alpha.key,
     beta: beta.key,
@@ -61,6 +64,9 @@ export default async function setup(project: TestProject): Promise<() => Promise
   });
   return async () => {
     await worker.stop();
+    // The worker's own log, for reading after a failure.
+    mkdirSync(`${stackDir}/logs`, { recursive: true });
+    writeFileSync(`${stackDir}/logs/e2e-worker.log`, worker.output());
     rmSync(persistTo, { recursive: true, force: true });
   };
 }

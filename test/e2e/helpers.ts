@@ -40,4 +40,61 @@ export const dns = {
   addA: (host: string, addresses: string[]) => dnsApi("/add-a", { host, addresses }),
   setServfail: (host: string) => dnsApi("/set-servfail", { host }),
   clearServfail: (host: string) => dnsApi("/clear-servfail", { host }),
+  /** CAA records (flags 0) at `host`. */
+  addCaa: (host: string, policies: { tag: string; value: string }[]) =>
+    dnsApi("/add-caa", { host, policies }),
+  clearCaa: (host: string) => dnsApi("/clear-caa", { host }),
 };
+
+export interface DomainResult {
+  domain: string;
+  secure: boolean;
+  port: number;
+  https_mode: string;
+  status: { verified: boolean; cname_status: string; tls_status: string };
+  tls_certificate: {
+    issued_at: string | null;
+    expires_at: string | null;
+    renews_at: string | null;
+    error_code: string | null;
+    error_detail: string | null;
+    action_by: string | null;
+    step: string | null;
+    stuck: boolean;
+  };
+}
+
+export async function getDomain(key: string, domain: string): Promise<DomainResult> {
+  const response = await api(key, "GET", `/tracking-domains/${domain}`);
+  if (response.status !== 200) throw new Error(`GET ${domain}: HTTP ${response.status}`);
+  return (await response.json<{ results: DomainResult }>()).results;
+}
+
+/** Polls the domain until `done` says so; the last state in the error when time runs out. */
+export async function waitForDomain(
+  key: string,
+  domain: string,
+  done: (d: DomainResult) => boolean,
+  timeoutMs = 30_000,
+): Promise<DomainResult> {
+  const deadline = Date.now() + timeoutMs;
+  let last: DomainResult | undefined;
+  while (Date.now() < deadline) {
+    last = await getDomain(key, domain);
+    if (done(last)) return last;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(
+    `${domain} did not get there within ${timeoutMs} ms; last: ${JSON.stringify(last)}`,
+  );
+}
+
+/** A domain in the dynamic zone, CNAMEd to the V2 endpoint, created and verified (issuance starts). */
+export async function verifiedManagedDomain(key: string, domain = dynamicName()): Promise<string> {
+  await dns.setCname(domain, "v2.track-endpoint.test");
+  const created = await api(key, "POST", "/tracking-domains", { domain });
+  if (created.status !== 200) throw new Error(`create ${domain}: HTTP ${created.status}`);
+  const verified = await api(key, "POST", `/tracking-domains/${domain}/verify`);
+  if (verified.status !== 200) throw new Error(`verify ${domain}: HTTP ${verified.status}`);
+  return domain;
+}

@@ -382,6 +382,35 @@ describe("retrieving, updating and deleting a tracking domain", () => {
   });
 });
 
+describe("certificate progress in the domain object", () => {
+  it("says a pending certificate is stuck after 30 minutes without progress, and at which step", async () => {
+    const account = await newAccount();
+    const name = uniqueDomain();
+    await account.call("POST", "/tracking-domains", { body: { domain: name } });
+    const since = new Date(Date.now() - 31 * 60_000).toISOString();
+    await env.DB.prepare(
+      "UPDATE tracking_domains SET tls_step = 'await_authorization', tls_progress_at = ? WHERE domain = ?",
+    )
+      .bind(since, name)
+      .run();
+    const { results } = await (
+      await account.call("GET", `/tracking-domains/${name}`)
+    ).json<DomainBody>();
+    expect(results.tls_certificate).toMatchObject({
+      stuck: true,
+      step: "await_authorization",
+      action_by: "provider",
+    });
+    expect(results.tls_certificate.error_detail).toContain("stuck at step await_authorization");
+
+    await env.DB.prepare("UPDATE tracking_domains SET tls_progress_at = ? WHERE domain = ?")
+      .bind(new Date().toISOString(), name)
+      .run();
+    const fresh = await (await account.call("GET", `/tracking-domains/${name}`)).json<DomainBody>();
+    expect(fresh.results.tls_certificate).toMatchObject({ stuck: false, error_detail: null });
+  });
+});
+
 describe("the API's edges", () => {
   it.each([
     ["PATCH", "/tracking-domains", "GET, HEAD, POST"],
