@@ -50,7 +50,10 @@ Try it:
   curl -s -H "Authorization: $KEY" -H 'Content-Type: application/json' \\
     -d '{"domain":"${exampleRecords.v2.name}"}' ${api}/tracking-domains
   curl -s -X POST -H "Authorization: $KEY" ${api}/tracking-domains/${exampleRecords.v2.name}/verify
-  curl -s -H "Authorization: $KEY" ${api}/tracking-domains
+  curl -s -H "Authorization: $KEY" ${api}/tracking-domains/${exampleRecords.v2.name}/certificate
+
+Verifying starts managed HTTPS: the local Pebble issues a certificate within seconds
+(status pending, then valid).
 
 The local DNS zone also has ${exampleRecords.standard.name} (CNAME to the standard endpoint) and
 ${exampleRecords.noCname.name} (no CNAME). API reference: ${api}/openapi.json
