@@ -2,7 +2,8 @@
 // next state and the event that records the transition. No I/O, no clock: `now` is passed in.
 import { nextPollAt, type PollPolicy } from "../acme/poll";
 import type { TlsStatus } from "../domains/model";
-import { nextFailureRetry, nextStepRetry, renewalTime } from "./retry-policy";
+import { nextRenewalInfoCheck, renewalTime } from "./renewal";
+import { nextFailureRetry, nextStepRetry } from "./retry-policy";
 import type { CertificateState, Failure, Outcome, Phase, TransitionEvent } from "./state";
 
 export interface Decision {
@@ -33,6 +34,53 @@ export function enable(state: CertificateState, now: Date): Decision {
     state: next,
     event: event(state, next, now, "managed HTTPS enabled: checking eligibility"),
   };
+}
+
+/** A serving certificate is due for renewal: the checks again, while it keeps serving. */
+export function startRenewal(state: CertificateState, now: Date): Decision {
+  const renewal = enable(state, now);
+  return { ...renewal, event: { ...renewal.event, reason: "renewal due: checking eligibility" } };
+}
+
+/** What is due for an installed certificate at `now`. */
+export function installedDue(
+  state: CertificateState,
+  now: Date,
+): "renew" | "renewal_info" | "nothing" {
+  const current = state.current;
+  if (state.phase !== "installed" || !current) return "nothing";
+  if (Date.parse(current.renewsAt) <= now.getTime()) return "renew";
+  if (current.nextAriCheckAt && Date.parse(current.nextAriCheckAt) <= now.getTime())
+    return "renewal_info";
+  return "nothing";
+}
+
+/**
+ * The status may change with time alone (a serving certificate expires): the state with its
+ * status brought up to date, and an event, or null when nothing changed.
+ */
+export function refreshStatus(state: CertificateState, now: Date): Decision | null {
+  const status = publicStatus(state, now, state.status);
+  if (status === state.status) return null;
+  const next = { ...state, status };
+  const why = state.error ? ` Last error: ${state.error.detail}` : "";
+  return {
+    state: next,
+    event: event(state, next, now, `certificate ${state.current?.serial} expired.${why}`),
+  };
+}
+
+/**
+ * When the object must next wake: its next step, and for a serving certificate also the moment it
+ * expires (so the status turns to expired on time even while nothing else is due).
+ */
+export function alarmAt(state: CertificateState): string | null {
+  if (!state.enabled) return null;
+  const times = [state.nextRunAt];
+  if (state.current && state.status === "valid")
+    times.push(new Date(Date.parse(state.current.notAfter) + 1000).toISOString());
+  const due = times.filter((t): t is string => t !== null).sort();
+  return due[0] ?? null;
 }
 
 /** Managed HTTPS turned off: nothing more is scheduled; the history stays. */
@@ -93,15 +141,18 @@ export function decide(
       return advance("order", "eligible: placing an order");
     case "ordered": {
       const changes = { order: outcome.order };
+      const placed = outcome.replaces
+        ? `renewal order placed (replaces ${outcome.replaces})`
+        : "order placed";
       const status = outcome.status;
       switch (status) {
         case "pending":
-          return advance("authorize", "order placed", changes);
+          return advance("authorize", placed, changes);
         case "ready":
-          return advance("finalize", "order placed; already authorized", changes);
+          return advance("finalize", `${placed}; already authorized`, changes);
         case "processing":
         case "valid":
-          return advance("await_certificate", "order placed; already finalized", changes);
+          return advance("await_certificate", `${placed}; already finalized`, changes);
       }
       return exhaustive(status);
     }
@@ -140,12 +191,10 @@ export function decide(
         candidate: {
           ...outcome.certificate,
           issuedAt: at(now),
-          renewsAt: at(
-            renewalTime(
-              new Date(outcome.certificate.notBefore),
-              new Date(outcome.certificate.notAfter),
-            ),
-          ),
+          renewsAt: at(renewalTime(outcome.certificate, null, now)),
+          ari: null,
+          // Ask for the CA's suggested window at once, if the certificate can be named to it.
+          nextAriCheckAt: outcome.certificate.ariId ? at(now) : null,
         },
       });
     case "deployed": {
@@ -165,7 +214,7 @@ export function decide(
         ...state,
         phase: "installed",
         status: "valid",
-        nextRunAt: installed.renewsAt,
+        nextRunAt: installedRunAt(installed),
         progressAt: at(now),
         failures: 0,
         stepRetries: 0,
@@ -214,11 +263,68 @@ export function decide(
         event: event(state, next, now, `${outcome.detail}; placing a new order`),
       };
     }
+    case "renewal_info":
+    case "renewal_info_unavailable":
+      return renewalInfo(state, outcome, now);
     case "failure":
       return fail(state, outcome.failure, now);
     default:
       return exhaustive(outcome);
   }
+}
+
+/** The serving certificate's next step: its renewal, or an earlier look at the CA's window. */
+function installedRunAt(current: NonNullable<CertificateState["current"]>): string {
+  return current.nextAriCheckAt && current.nextAriCheckAt < current.renewsAt
+    ? current.nextAriCheckAt
+    : current.renewsAt;
+}
+
+function renewalInfo(
+  state: CertificateState,
+  outcome: Extract<Outcome, { kind: "renewal_info" | "renewal_info_unavailable" }>,
+  now: Date,
+): Decision {
+  const current = state.current;
+  if (!current)
+    return {
+      state,
+      event: event(state, state, now, "renewal information without a certificate: ignored"),
+    };
+  const retryAfter = outcome.retryAfter ? new Date(outcome.retryAfter) : undefined;
+  let updated: NonNullable<CertificateState["current"]>;
+  let reason: string;
+  if (outcome.kind === "renewal_info") {
+    const ari = {
+      windowStart: outcome.windowStart,
+      windowEnd: outcome.windowEnd,
+      selected: outcome.selected,
+      explanationUrl: outcome.explanationUrl,
+      checkedAt: now.toISOString(),
+    };
+    updated = {
+      ...current,
+      ari,
+      renewsAt: renewalTime(current, ari, now).toISOString(),
+      nextAriCheckAt: nextRenewalInfoCheck(now, retryAfter).toISOString(),
+    };
+    const moved = current.ari?.selected !== ari.selected;
+    reason = moved
+      ? `the CA suggests renewing between ${ari.windowStart} and ${ari.windowEnd}; renewing at ${updated.renewsAt}`
+      : "the CA's suggested renewal window is unchanged";
+  } else {
+    updated = {
+      ...current,
+      nextAriCheckAt: outcome.permanent
+        ? null
+        : nextRenewalInfoCheck(now, retryAfter).toISOString(),
+    };
+    reason = outcome.permanent
+      ? "the CA offers no renewal information; renewing when a third of the lifetime remains"
+      : "no renewal information from the CA this time; asking again later";
+  }
+  const next: CertificateState = { ...state, current: updated, nextRunAt: installedRunAt(updated) };
+  return { state: next, event: event(state, next, now, reason) };
 }
 
 function fail(state: CertificateState, failure: Failure, now: Date): Decision {
@@ -259,7 +365,10 @@ function fail(state: CertificateState, failure: Failure, now: Date): Decision {
     return { state: next, event: event(state, next, now, failure.detail, failure) };
   }
   const failures = state.failures + 1;
-  const retryAt = nextFailureRetry(now, failures, notBefore);
+  const lifetime = state.current && {
+    lifetimeMs: Date.parse(state.current.notAfter) - Date.parse(state.current.notBefore),
+  };
+  const retryAt = nextFailureRetry(now, failures, notBefore, lifetime ?? undefined);
   const next: CertificateState = {
     ...state,
     phase: retryAt ? "check" : "idle",

@@ -16,10 +16,24 @@ export const failureSchedule: readonly number[] = [
 /** Delays for quick retries of one step (network errors, 5xx, DNS not answering). */
 export const stepRetrySchedule: readonly number[] = [1000, 2000, 4000, 8000, 16_000, 30_000];
 
-/** When to try again after `failures` consecutive failures; null when retries are exhausted. */
-export function nextFailureRetry(now: Date, failures: number, notBefore?: Date): Date | null {
-  const delay = failureSchedule[failures - 1];
-  if (delay === undefined) return null;
+/**
+ * When to try again after `failures` consecutive failures; null when retries are exhausted.
+ * Renewing a certificate that serves (or served) is never given up: past the schedule it retries
+ * daily. Its waits are also kept under a twentieth of the certificate's lifetime, so that a
+ * short-lived certificate gets as many chances as a long one.
+ */
+export function nextFailureRetry(
+  now: Date,
+  failures: number,
+  notBefore?: Date,
+  renewal?: { lifetimeMs: number },
+): Date | null {
+  let delay = failureSchedule[failures - 1];
+  if (delay === undefined) {
+    if (!renewal) return null;
+    delay = failureSchedule[failureSchedule.length - 1] as number;
+  }
+  if (renewal) delay = Math.min(delay, Math.max(1000, renewal.lifetimeMs / 20));
   return later(new Date(now.getTime() + delay), notBefore);
 }
 
@@ -32,13 +46,4 @@ export function nextStepRetry(now: Date, retries: number, notBefore?: Date): Dat
 
 function later(at: Date, notBefore: Date | undefined): Date {
   return notBefore && notBefore > at ? notBefore : at;
-}
-
-/**
- * When to renew a certificate without renewal information: when one third of its lifetime
- * remains (issue 5 adds the CA's suggested window).
- */
-export function renewalTime(notBefore: Date, notAfter: Date): Date {
-  const lifetime = notAfter.getTime() - notBefore.getTime();
-  return new Date(notAfter.getTime() - lifetime / 3);
 }

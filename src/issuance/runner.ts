@@ -2,6 +2,7 @@
 // most), then reports what it found as an Outcome for machine.ts. Every step first reads the
 // CA's current view (the order, the authorization), so running it twice, or after a restart in
 // the middle, does no harm. Storage and the CA account come in through StepContext.
+import { ariCertificateId, getRenewalInfo, RenewalInfoUnavailableError } from "../acme/ari";
 import { answerChallenge, findChallenge, getAuthorization } from "../acme/authorization";
 import { downloadCertificate } from "../acme/certificate";
 import type { AcmeClient, Signer } from "../acme/client";
@@ -16,6 +17,7 @@ import { exportPkcs8, generateKeyPair, importPkcs8 } from "../pki/keys";
 import { hex } from "../util/encoding";
 import { checkEligibility, type EligibilityContext } from "./eligibility";
 import { failureFrom, ineligible, isLostResource } from "./failures";
+import { pointInWindow } from "./renewal";
 import type { CertificateState, Outcome } from "./state";
 
 export interface StoredCertificate {
@@ -100,8 +102,21 @@ async function perform(state: CertificateState, context: StepContext): Promise<O
     }
     case "order": {
       const { client, signer } = await context.acme();
+      const identifiers = [{ type: "dns", value: domain }];
+      // A renewal names the certificate it replaces when the CA speaks ARI (RFC 9773 §5); such
+      // renewals are exempt from Let's Encrypt's rate limits.
+      const replaces =
+        state.current?.ariId && (await client.directory()).renewalInfo
+          ? state.current.ariId
+          : undefined;
       const placed = await newOrder(client, signer, {
-        identifiers: [{ type: "dns", value: domain }],
+        identifiers,
+        ...(replaces ? { replaces } : {}),
+      }).catch((error: unknown) => {
+        // Already replaced (by an order an earlier run placed and lost): order without it.
+        if (replaces && error instanceof AcmeProblem && error.is("alreadyReplaced"))
+          return newOrder(client, signer, { identifiers });
+        throw error;
       });
       const { status } = placed.resource;
       if (status === "invalid") return orderFailure(placed.resource);
@@ -115,6 +130,9 @@ async function perform(state: CertificateState, context: StepContext): Promise<O
           ...(placed.resource.certificate ? { certificate: placed.resource.certificate } : {}),
         },
         ...retryAfter(placed.retryAfter),
+        ...((placed.resource.replaces ?? replaces)
+          ? { replaces: placed.resource.replaces ?? replaces }
+          : {}),
       };
     }
     case "authorize":
@@ -231,6 +249,10 @@ async function perform(state: CertificateState, context: StepContext): Promise<O
         serial: leaf.serialHex,
         notBefore: leaf.notBefore.toISOString(),
         notAfter: leaf.notAfter.toISOString(),
+        ariId: leaf.authorityKeyIdentifier
+          ? ariCertificateId(leaf.authorityKeyIdentifier, leaf.serialNumber)
+          : null,
+        spread: Math.random(),
       };
       context.store.putCertificate({
         ...certificate,
@@ -256,11 +278,50 @@ async function perform(state: CertificateState, context: StepContext): Promise<O
       context.store.activate(stored.serial);
       return { kind: "deployed" };
     }
-    case "idle":
     case "installed":
-      throw new Error(`nothing to perform in phase ${state.phase}`);
+      return renewalInfoOf(state, context);
+    case "idle":
+      throw new Error("nothing to perform in phase idle");
     default:
       return exhaustive(state.phase);
+  }
+}
+
+/**
+ * The CA's suggested renewal window for the serving certificate (RFC 9773). Trouble here never
+ * fails the certificate: it only means asking again later (or, without ARI, not at all).
+ */
+async function renewalInfoOf(state: CertificateState, context: StepContext): Promise<Outcome> {
+  const current = state.current;
+  if (!current?.ariId) return { kind: "renewal_info_unavailable", permanent: true };
+  const { client } = await context.acme();
+  try {
+    const info = await getRenewalInfo(client, current.ariId);
+    const { start, end } = info.resource.suggestedWindow;
+    const windowStart = new Date(start).toISOString();
+    const windowEnd = new Date(end).toISOString();
+    const unchanged =
+      current.ari?.windowStart === windowStart && current.ari.windowEnd === windowEnd;
+    return {
+      kind: "renewal_info",
+      windowStart,
+      windowEnd,
+      selected:
+        unchanged && current.ari
+          ? current.ari.selected
+          : pointInWindow(windowStart, windowEnd, Math.random()),
+      explanationUrl: info.resource.explanationURL ?? null,
+      ...retryAfter(info.retryAfter),
+    };
+  } catch (error) {
+    if (error instanceof RenewalInfoUnavailableError)
+      return { kind: "renewal_info_unavailable", permanent: true };
+    const later = error instanceof AcmeProblem ? error.retryAfter : undefined;
+    return {
+      kind: "renewal_info_unavailable",
+      permanent: false,
+      ...retryAfter(later ?? new Date(Date.now() + 60 * 60_000)),
+    };
   }
 }
 

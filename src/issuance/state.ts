@@ -36,12 +36,29 @@ export interface LastError {
   at: string;
 }
 
+/** The CA's renewal information for the serving certificate (RFC 9773). */
+export interface RenewalInfoState {
+  windowStart: string;
+  windowEnd: string;
+  /** The random point in the window chosen for this certificate. */
+  selected: string;
+  explanationUrl: string | null;
+  checkedAt: string;
+}
+
 export interface ServingCertificate {
   serial: string;
   notBefore: string;
   notAfter: string;
   issuedAt: string;
   renewsAt: string;
+  /** Drawn once in [0, 1): how far ahead of the lifetime rule this certificate renews. */
+  spread: number;
+  /** Its ARI certificate ID (RFC 9773 §4.1), which a renewal order names in `replaces`. */
+  ariId: string | null;
+  ari: RenewalInfoState | null;
+  /** When to ask the CA for renewal information again; null when the CA offers none. */
+  nextAriCheckAt: string | null;
 }
 
 export interface CertificateState {
@@ -76,14 +93,32 @@ export type Outcome =
       order: OrderRef;
       status: "pending" | "ready" | "processing" | "valid";
       retryAfter?: string;
+      /** The ARI certificate ID of the certificate this order replaces. */
+      replaces?: string;
     }
   | { kind: "authorization_pending"; retryAfter?: string }
   | { kind: "authorized" }
   | { kind: "finalized"; status: "processing" | "valid"; certificate?: string; retryAfter?: string }
   | { kind: "certificate_pending"; retryAfter?: string }
   | { kind: "certificate_ready"; certificate: string }
-  | { kind: "downloaded"; certificate: Omit<ServingCertificate, "renewsAt" | "issuedAt"> }
+  | {
+      kind: "downloaded";
+      certificate: Pick<
+        ServingCertificate,
+        "serial" | "notBefore" | "notAfter" | "ariId" | "spread"
+      >;
+    }
   | { kind: "deployed" }
+  | {
+      kind: "renewal_info";
+      windowStart: string;
+      windowEnd: string;
+      selected: string;
+      explanationUrl: string | null;
+      retryAfter?: string;
+    }
+  /** No window this time: the CA offers none (`permanent`), or not now (ask again at `retryAfter`). */
+  | { kind: "renewal_info_unavailable"; permanent: boolean; retryAfter?: string }
   /** The CA no longer knows the order (or our account): start a new order. */
   | { kind: "order_lost"; detail: string }
   | { kind: "failure"; failure: Failure };

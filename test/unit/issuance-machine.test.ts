@@ -3,11 +3,21 @@
 import { describe, expect, it } from "vitest";
 import { AcmeNetworkError, AcmeProblem, acmeErrorTypes } from "../../src/acme/problem";
 import { failureFrom, isLostResource } from "../../src/issuance/failures";
-import { decide, disable, enable, isStuck, publicStatus } from "../../src/issuance/machine";
+import {
+  alarmAt,
+  decide,
+  disable,
+  enable,
+  installedDue,
+  isStuck,
+  publicStatus,
+  refreshStatus,
+  startRenewal,
+} from "../../src/issuance/machine";
+import { nextRenewalInfoCheck, pointInWindow, renewalTime } from "../../src/issuance/renewal";
 import {
   failureSchedule,
   nextFailureRetry,
-  renewalTime,
   stepRetrySchedule,
 } from "../../src/issuance/retry-policy";
 import {
@@ -27,6 +37,8 @@ const order = {
   finalize: "https://ca/order/1/finalize",
 };
 const certificate = {
+  spread: 0,
+  ariId: "aki.0a",
   serial: "0a",
   notBefore: "2026-11-26T12:00:00.000Z",
   notAfter: "2027-02-24T12:00:00.000Z",
@@ -81,7 +93,8 @@ describe("the lifecycle, step by step", () => {
       notAfter: certificate.notAfter,
       renewsAt: "2027-01-25T12:00:00.000Z",
     });
-    expect(installed.nextRunAt).toBe(installed.current?.renewsAt);
+    // The CA is asked for its suggested window right away (the next step); no window: this.
+    expect(installed.nextRunAt).toBe(t0.toISOString());
   });
 
   it("polls with growing waits, and honours the CA's Retry-After", () => {
@@ -339,13 +352,189 @@ describe("failureFrom", () => {
   });
 });
 
-describe("schedules", () => {
-  it("renews when a third of the lifetime remains", () => {
-    expect(
-      renewalTime(new Date("2026-01-01T00:00:00Z"), new Date("2026-04-01T00:00:00Z")).toISOString(),
-    ).toBe("2026-03-02T00:00:00.000Z");
+describe("renewal time", () => {
+  const lifetime = {
+    notBefore: "2026-01-01T00:00:00.000Z",
+    notAfter: "2026-04-01T00:00:00.000Z",
+    spread: 0,
+  };
+  const window = (start: string, end: string, selected: string) => ({
+    windowStart: start,
+    windowEnd: end,
+    selected,
+  });
+  it.each([
+    [
+      "without a window: when a third of the lifetime remains",
+      null,
+      "2026-01-10T00:00:00Z",
+      "2026-03-02T00:00:00.000Z",
+    ],
+    [
+      "with a window: the point chosen in it",
+      window("2026-02-01T00:00:00Z", "2026-02-03T00:00:00Z", "2026-02-02T06:00:00.000Z"),
+      "2026-01-10T00:00:00Z",
+      "2026-02-02T06:00:00.000Z",
+    ],
+    [
+      "with a window in the past: now",
+      window("2025-12-01T00:00:00Z", "2025-12-02T00:00:00Z", "2025-12-01T12:00:00.000Z"),
+      "2026-01-10T00:00:00Z",
+      "2026-01-10T00:00:00.000Z",
+    ],
+    [
+      "with a window later than the validity allows: a twentieth before the end",
+      window("2026-03-31T00:00:00Z", "2026-04-02T00:00:00Z", "2026-04-01T00:00:00.000Z"),
+      "2026-01-10T00:00:00Z",
+      "2026-03-27T12:00:00.000Z",
+    ],
+    [
+      "with less than a twentieth left: now, window or not",
+      window("2026-05-01T00:00:00Z", "2026-05-02T00:00:00Z", "2026-05-01T00:00:00.000Z"),
+      "2026-03-28T00:00:00Z",
+      "2026-03-28T00:00:00.000Z",
+    ],
+  ] as const)("%s", (_, ari, now, expected) => {
+    expect(renewalTime(lifetime, ari, new Date(now)).toISOString()).toBe(expected);
   });
 
+  it("picks a point inside the window, anywhere in it", () => {
+    expect(pointInWindow("2026-02-01T00:00:00.000Z", "2026-02-03T00:00:00.000Z", 0)).toBe(
+      "2026-02-01T00:00:00.000Z",
+    );
+    expect(pointInWindow("2026-02-01T00:00:00.000Z", "2026-02-03T00:00:00.000Z", 0.5)).toBe(
+      "2026-02-02T00:00:00.000Z",
+    );
+    expect(pointInWindow("2026-02-01T00:00:00.000Z", "2026-02-03T00:00:00.000Z", 0.999999)).toMatch(
+      /^2026-02-02T23:59:59/,
+    );
+  });
+
+  it("asks for the window again as the CA says, within once a minute and twice a day", () => {
+    expect(nextRenewalInfoCheck(t0, plus(6 * 60 * minute)).toISOString()).toBe(
+      plus(6 * 60 * minute).toISOString(),
+    );
+    expect(nextRenewalInfoCheck(t0, plus(5000)).toISOString()).toBe(plus(minute).toISOString());
+    expect(nextRenewalInfoCheck(t0, plus(3 * day)).toISOString()).toBe(
+      plus(12 * 60 * minute).toISOString(),
+    );
+    expect(nextRenewalInfoCheck(t0, undefined).toISOString()).toBe(
+      plus(12 * 60 * minute).toISOString(),
+    );
+  });
+});
+
+describe("renewal information in the lifecycle", () => {
+  const installed = () => run(enabled(), ...happyPath);
+  const info = (selected: string, retryAfter?: string): Outcome => ({
+    kind: "renewal_info",
+    windowStart: "2027-01-01T00:00:00.000Z",
+    windowEnd: "2027-01-03T00:00:00.000Z",
+    selected,
+    explanationUrl: "https://ca.example/why",
+    ...(retryAfter ? { retryAfter } : {}),
+  });
+
+  it("asks the CA for its window as soon as a certificate is installed", () => {
+    expect(installed().current?.nextAriCheckAt).toBe(t0.toISOString());
+    expect(installedDue(installed(), t0)).toBe("renewal_info");
+  });
+
+  it("renews at the chosen point in the window and keeps the explanation URL", () => {
+    const state = decide(
+      installed(),
+      info("2027-01-02T03:00:00.000Z", plus(6 * 60 * minute).toISOString()),
+      t0,
+    ).state;
+    expect(state.current).toMatchObject({
+      renewsAt: "2027-01-02T03:00:00.000Z",
+      ari: { explanationUrl: "https://ca.example/why", selected: "2027-01-02T03:00:00.000Z" },
+      nextAriCheckAt: plus(6 * 60 * minute).toISOString(),
+    });
+    // The next wake is the earlier of the two: another look at the window.
+    expect(state.nextRunAt).toBe(plus(6 * 60 * minute).toISOString());
+    expect(installedDue(state, new Date("2027-01-02T03:00:00.000Z"))).toBe("renew");
+  });
+
+  it("falls back to the lifetime rule when the CA offers no window, and stops asking", () => {
+    const state = decide(
+      installed(),
+      { kind: "renewal_info_unavailable", permanent: true },
+      t0,
+    ).state;
+    expect(state.current).toMatchObject({
+      nextAriCheckAt: null,
+      renewsAt: "2027-01-25T12:00:00.000Z",
+    });
+    expect(state.nextRunAt).toBe("2027-01-25T12:00:00.000Z");
+  });
+
+  it("asks again later when the CA has no window for now", () => {
+    const later = plus(60 * minute).toISOString();
+    const state = decide(
+      installed(),
+      { kind: "renewal_info_unavailable", permanent: false, retryAfter: later },
+      t0,
+    ).state;
+    expect(state.current?.nextAriCheckAt).toBe(later);
+    expect(state.nextRunAt).toBe(later);
+  });
+
+  it("starts a renewal from the checks, still valid, naming the certificate it replaces", () => {
+    const renewing = startRenewal(installed(), t0);
+    expect(renewing.state).toMatchObject({
+      phase: "check",
+      status: "valid",
+      current: { serial: "0a" },
+    });
+    expect(renewing.event.reason).toContain("renewal due");
+    const ordered = decide(
+      run(renewing.state, { kind: "eligible" }),
+      { kind: "ordered", order, status: "pending", replaces: "aki.0a" },
+      t0,
+    );
+    expect(ordered.event.reason).toBe("renewal order placed (replaces aki.0a)");
+  });
+});
+
+describe("expiry and alarms", () => {
+  const installed = () => run(enabled(), ...happyPath);
+
+  it("turns a serving certificate expired on time, with the last error", () => {
+    const failing = decide(startRenewal(installed(), t0).state, failure("failed"), t0).state;
+    expect(refreshStatus(failing, new Date(certificate.notAfter))).toBeNull();
+    const expired = refreshStatus(failing, new Date(Date.parse(certificate.notAfter) + 1));
+    expect(expired?.state.status).toBe("expired");
+    expect(expired?.event.reason).toContain("expired");
+    expect(expired?.event.reason).toContain("no");
+  });
+
+  it("wakes for the next step, or for the expiry when that comes first", () => {
+    expect(alarmAt(installed())).toBe(installed().nextRunAt);
+    const idle = { ...installed(), phase: "idle" as const, nextRunAt: null };
+    expect(alarmAt(idle)).toBe(new Date(Date.parse(certificate.notAfter) + 1000).toISOString());
+    expect(alarmAt(disable(installed(), t0).state)).toBeNull();
+  });
+
+  it("never gives up renewing a certificate, and keeps its waits short for a short one", () => {
+    // A certificate of two minutes: waits of at most six seconds, and no end to the attempts.
+    const short = {
+      ...installed(),
+      current: {
+        ...(installed().current as NonNullable<CertificateState["current"]>),
+        notBefore: t0.toISOString(),
+        notAfter: plus(2 * minute).toISOString(),
+      },
+    };
+    let state = startRenewal(short, t0).state;
+    for (let i = 0; i < 15; i++)
+      state = decide({ ...state, phase: "check" }, failure("failed"), t0).state;
+    expect(state).toMatchObject({ phase: "check", failures: 15 });
+    expect(Date.parse(state.nextRunAt ?? "") - t0.getTime()).toBe(6000);
+  });
+});
+
+describe("schedules", () => {
   it("never retries earlier than a time the CA gave", () => {
     expect(nextFailureRetry(t0, 1, plus(day))?.toISOString()).toBe(plus(day).toISOString());
     expect(nextFailureRetry(t0, 1, plus(1000))?.toISOString()).toBe(plus(minute).toISOString());
