@@ -12,7 +12,17 @@ import { createDohResolver } from "../src/dns/doh";
 import type { Region, TlsState } from "../src/domains/model";
 import { mirrorCertificateStatus } from "../src/domains/repository";
 import { eligibilityContextFor } from "../src/issuance/eligibility";
-import { type Decision, decide, disable, enable, isStuck } from "../src/issuance/machine";
+import {
+  alarmAt,
+  type Decision,
+  decide,
+  disable,
+  enable,
+  installedDue,
+  isStuck,
+  refreshStatus,
+  startRenewal,
+} from "../src/issuance/machine";
 import { performStep, type StepContext } from "../src/issuance/runner";
 import { type CertificateState, initialState, type TransitionEvent } from "../src/issuance/state";
 import { type KeyRing, KeyRingError, parseKeyRing, unwrapKey } from "../src/pki/key-wrap";
@@ -110,25 +120,47 @@ export class DomainCertificate extends DurableObject<Env> {
   }
 
   override async alarm(): Promise<void> {
-    const loaded = this.#store.load();
-    if (!loaded?.state.enabled || !loaded.state.nextRunAt) return;
-    const now = new Date();
-    if (Date.parse(loaded.state.nextRunAt) > now.getTime()) {
-      // Early (alarms are at least once, and a write may have moved the schedule): just re-arm.
-      await this.#mirrorAndArm(loaded.state);
-      return;
+    let loaded = this.#store.load();
+    if (!loaded?.state.enabled) return;
+    // Time alone may have changed the status: a serving certificate expires.
+    const expired = refreshStatus(loaded.state, new Date());
+    if (expired) {
+      if (!(await this.#apply(expired, loaded.revision, false))) return;
+      loaded = this.#store.load();
+      if (!loaded) return;
     }
-    let state = loaded.state;
-    let revision = loaded.revision;
+    const { state, revision } = loaded;
+    const now = new Date();
     if (state.phase === "installed") {
-      // The serving certificate is due for renewal: go through the checks again.
-      const renewal = enable(state, now);
-      renewal.event.reason = "renewal due: checking eligibility";
-      if (!(await this.#apply(renewal, revision, false))) return;
-      ({ state, revision } = this.#store.load() ?? { state, revision });
+      const due = installedDue(state, now);
+      if (due === "renew") {
+        // Renewal: the checks again and a new order, while the old certificate keeps serving.
+        await this.#apply(startRenewal(state, now), revision);
+        return;
+      }
+      if (due === "nothing") return this.#mirrorAndArm(state);
+    } else if (!state.nextRunAt || Date.parse(state.nextRunAt) > now.getTime()) {
+      // Early (alarms are at least once, and a write may have moved the schedule): re-arm.
+      return this.#mirrorAndArm(state);
     }
     const outcome = await performStep(state, this.#stepContext());
     await this.#apply(decide(state, outcome, new Date()), revision);
+  }
+
+  /**
+   * The sweep's poke: if something is due (or the alarm was lost), run now. Idempotent; cheap
+   * when nothing is due. True when the object had work to do.
+   */
+  async wake(): Promise<boolean> {
+    const state = this.#store.load()?.state;
+    const due = state ? alarmAt(state) : null;
+    if (!state || !due) return false;
+    const scheduled = await this.ctx.storage.getAlarm();
+    if (Date.parse(due) <= Date.now() || scheduled === null) {
+      await this.ctx.storage.setAlarm(Math.min(Date.parse(due), Date.now()));
+      return true;
+    }
+    return false;
   }
 
   /** Persists a decision if nothing else changed the state meanwhile, then mirrors and re-arms. */
@@ -158,7 +190,8 @@ export class DomainCertificate extends DurableObject<Env> {
         }),
       );
     }
-    const due = state.nextRunAt ? Date.parse(state.nextRunAt) : null;
+    const nextAlarm = alarmAt(state);
+    const due = nextAlarm ? Date.parse(nextAlarm) : null;
     const at = mirrored
       ? due
       : Math.min(due ?? Number.POSITIVE_INFINITY, Date.now() + mirrorRetryMs);
@@ -242,5 +275,6 @@ function publicTls(state: CertificateState): TlsState {
     actionBy: state.error?.actionBy ?? null,
     step: state.enabled ? state.phase : null,
     progressAt: state.progressAt,
+    nextRunAt: alarmAt(state),
   };
 }

@@ -24,6 +24,8 @@ export interface Config {
    * null where jurisdictions do not exist (local workerd).
    */
   euJurisdiction: "eu" | null;
+  /** Most overdue domains one Cron tick wakes. */
+  sweepPageSize: number;
   /** Names (and, written ".example.com", whole subtrees) we refuse to certify: policy:blocked. */
   policyBlocklist: readonly string[];
   dohUrl: string;
@@ -54,6 +56,7 @@ const hostnameList = z
 
 const envSchema = z.object({
   EU_JURISDICTION: z.enum(["eu", ""]).default("eu"),
+  SWEEP_PAGE_SIZE: z.coerce.number().int().min(1).max(10_000).default(500),
   ACME_DIRECTORY_URL: z.url({ protocol: /^https?$/ }),
   ACME_CONTACT_EMAIL: z.email(),
   CAA_IDENTITIES: hostnameList.pipe(
@@ -98,6 +101,7 @@ export function loadConfig(env: Env): Config {
     acme: { directoryUrl: vars.ACME_DIRECTORY_URL, contactEmail: vars.ACME_CONTACT_EMAIL },
     caaIdentities: vars.CAA_IDENTITIES,
     euJurisdiction: vars.EU_JURISDICTION === "eu" ? "eu" : null,
+    sweepPageSize: vars.SWEEP_PAGE_SIZE,
     policyBlocklist: vars.POLICY_BLOCKLIST,
     dohUrl: vars.DOH_URL,
     endpoints: {

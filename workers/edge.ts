@@ -5,6 +5,7 @@ import { createApiApp } from "../src/api/app";
 import { misconfigured } from "../src/api/errors";
 import { type Config, ConfigError, loadConfig } from "../src/config";
 import { answerHttp01, challengePrefix } from "../src/issuance/http01-responder";
+import { sweepDueCertificates } from "../src/issuance/sweep";
 
 export { AcmeAccount } from "../durable-objects/acme-account";
 export { DomainCertificate } from "../durable-objects/domain-certificate";
@@ -24,5 +25,9 @@ export default {
     if (config.apiHostnames.has(url.hostname)) return api.fetch(request, env, ctx);
     if (url.pathname.startsWith(challengePrefix)) return answerHttp01(request, env, config);
     return new Response("Not found\n", { status: 404, headers: { "content-type": "text/plain" } });
+  },
+
+  async scheduled(controller, env): Promise<void> {
+    await sweepDueCertificates(env, new Date(controller.scheduledTime));
   },
 } satisfies ExportedHandler<Env>;

@@ -68,6 +68,8 @@ export interface TlsState {
   step: string | null;
   /** When the lifecycle last moved forward. */
   progressAt: string | null;
+  /** When the certificate object next acts (a step, a renewal, an expiry). */
+  nextRunAt: string | null;
 }
 
 export interface TrackingDomain {
@@ -98,6 +100,7 @@ export const awaitingCertificate: TlsState = {
   actionBy: null,
   step: null,
   progressAt: null,
+  nextRunAt: null,
 };
 
 export const noCertificate: TlsState = { ...awaitingCertificate, status: "unknown" };

@@ -42,6 +42,7 @@ interface TrackingDomainRow {
   tls_action_by: ActionBy | null;
   tls_step: string | null;
   tls_progress_at: string | null;
+  tls_next_run_at: string | null;
   created_at: string;
   updated_at: string;
 }
@@ -76,6 +77,7 @@ function toTrackingDomain(row: TrackingDomainRow): TrackingDomain {
       actionBy: row.tls_action_by,
       step: row.tls_step,
       progressAt: row.tls_progress_at,
+      nextRunAt: row.tls_next_run_at,
     },
     createdAt: row.created_at,
     updatedAt: row.updated_at,
@@ -193,6 +195,7 @@ export async function updateTrackingDomain(
     set("tls_action_by", change.tls.actionBy);
     set("tls_step", change.tls.step);
     set("tls_progress_at", change.tls.progressAt);
+    set("tls_next_run_at", change.tls.nextRunAt);
   }
   if (sets.length === 0 && statements.length === 0) return;
   params.push(current.domain);
@@ -266,8 +269,8 @@ export async function mirrorCertificateStatus(
     .prepare(
       `UPDATE tracking_domains SET
          tls_status = ?2, tls_issued_at = ?3, tls_expires_at = ?4, tls_renews_at = ?5,
-         tls_error_code = ?6, tls_error_detail = ?7, tls_action_by = ?8, tls_step = ?9, tls_progress_at = ?10,
-         updated_at = ${now}
+         tls_error_code = ?6, tls_error_detail = ?7, tls_action_by = ?8, tls_step = ?9,
+         tls_progress_at = ?10, tls_next_run_at = ?11, updated_at = ${now}
        WHERE domain = ?1`,
     )
     .bind(
@@ -281,6 +284,7 @@ export async function mirrorCertificateStatus(
       tls.actionBy,
       tls.step,
       tls.progressAt,
+      tls.nextRunAt,
     )
     .run();
   return result.meta.changes === 1;
@@ -293,4 +297,72 @@ export async function regionOf(db: D1Database, domain: string): Promise<Region |
     .bind(domain)
     .first<{ region: Region }>();
   return row?.region ?? null;
+}
+
+export interface OverdueCertificate {
+  domain: string;
+  region: Region;
+  nextRunAt: string;
+}
+
+export interface SweepCursor {
+  nextRunAt: string;
+  domain: string;
+}
+
+/**
+ * Domains whose certificate object should have acted before `before`, in (time, name) order,
+ * after `cursor`: one page of an index range scan, whatever the number of domains.
+ */
+export async function overdueCertificates(
+  db: D1Database,
+  before: string,
+  cursor: SweepCursor | null,
+  limit: number,
+): Promise<OverdueCertificate[]> {
+  const { results } = await db
+    .prepare(
+      `SELECT domain, region, tls_next_run_at FROM tracking_domains
+       WHERE tls_next_run_at IS NOT NULL AND tls_next_run_at <= ?1
+         AND (?2 IS NULL OR (tls_next_run_at, domain) > (?2, ?3))
+       ORDER BY tls_next_run_at, domain LIMIT ?4`,
+    )
+    .bind(before, cursor?.nextRunAt ?? null, cursor?.domain ?? null, limit)
+    .all<{ domain: string; region: Region; tls_next_run_at: string }>();
+  return results.map((r) => ({ domain: r.domain, region: r.region, nextRunAt: r.tls_next_run_at }));
+}
+
+/** Marks at most `limit` serving certificates past their expiry as expired; how many it marked. */
+export async function markExpired(db: D1Database, at: string, limit: number): Promise<number> {
+  const result = await db
+    .prepare(
+      `UPDATE tracking_domains SET tls_status = 'expired', updated_at = ${now}
+       WHERE domain IN (
+         SELECT domain FROM tracking_domains WHERE tls_status = 'valid' AND tls_expires_at < ?1 LIMIT ?2
+       )`,
+    )
+    .bind(at, limit)
+    .run();
+  return result.meta.changes;
+}
+
+export async function loadSweepCursor(db: D1Database): Promise<SweepCursor | null> {
+  const row = await db
+    .prepare("SELECT next_run_at, domain FROM sweep_cursor WHERE id = 1")
+    .first<{ next_run_at: string; domain: string }>();
+  return row ? { nextRunAt: row.next_run_at, domain: row.domain } : null;
+}
+
+export async function saveSweepCursor(db: D1Database, cursor: SweepCursor | null): Promise<void> {
+  if (!cursor) {
+    await db.prepare("DELETE FROM sweep_cursor").run();
+    return;
+  }
+  await db
+    .prepare(
+      `INSERT INTO sweep_cursor (id, next_run_at, domain, updated_at) VALUES (1, ?1, ?2, ${now})
+       ON CONFLICT (id) DO UPDATE SET next_run_at = ?1, domain = ?2, updated_at = ${now}`,
+    )
+    .bind(cursor.nextRunAt, cursor.domain)
+    .run();
 }

@@ -69,6 +69,20 @@ const CertificateStateSchema = z
           .string()
           .nullable()
           .openapi({ description: "The serving chain, leaf first (public; never the key)" }),
+        renewal_info: z
+          .object({
+            window_start: timestamp,
+            window_end: timestamp,
+            selected: timestamp.openapi({
+              description: "The random point in the window chosen for this renewal",
+            }),
+            explanation_url: z.string().nullable(),
+            checked_at: timestamp,
+          })
+          .nullable()
+          .openapi({
+            description: "The CA's suggested renewal window (RFC 9773), when it offers one",
+          }),
       })
       .nullable(),
     history: z.array(
@@ -189,6 +203,13 @@ function presentState(domain: string, view: View): z.infer<typeof CertificateSta
       not_after: view.current.notAfter,
       renews_at: view.current.renewsAt,
       chain_pem: view.chainPem,
+      renewal_info: view.current.ari && {
+        window_start: view.current.ari.windowStart,
+        window_end: view.current.ari.windowEnd,
+        selected: view.current.ari.selected,
+        explanation_url: view.current.ari.explanationUrl,
+        checked_at: view.current.ari.checkedAt,
+      },
     },
     history: view.history.map((h) => ({
       serial: h.serial,
