@@ -20,6 +20,8 @@ export const ports = {
   /** A second Pebble for the ACME client's own tests, validating on challtestsrv. */
   testPebbleAcme: 14100,
   testPebbleManagement: 14115,
+  /** The e2e tests' renewal-information stand-in in front of Pebble's directory. */
+  ariDirectory: 14600,
   dnssHttp: 14080,
   dnssDns: 14081,
 } as const;

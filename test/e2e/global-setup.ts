@@ -8,8 +8,15 @@ import type { TestProject } from "vitest/node";
 import { apiKeyStatements } from "../../scripts/lib/api-key-sql";
 import { stackIsRunning } from "../../scripts/lib/local-stack";
 import { startLocalWorker } from "../../scripts/lib/local-worker";
-import { generatedKeyRing, localWorkerVars, ports, stackDir } from "../../scripts/lib/stack-config";
+import {
+  generatedKeyRing,
+  localWorkerVars,
+  ports,
+  stackDir,
+  urls,
+} from "../../scripts/lib/stack-config";
 import { migrateLocalDatabase, wrangler } from "../../scripts/lib/wrangler";
+import { startAriDirectory } from "../support/ari-directory";
 
 export interface E2eKeys {
   alpha: string;
@@ -23,6 +30,8 @@ declare module "vitest" {
     apiKeys: E2eKeys;
     /** The worker's local state (D1 and Durable Object storage), for tests that inspect it. */
     persistTo: string;
+    /** The worker's CA directory: Pebble's with renewal information (test/support/ari-directory.ts). */
+    ariDirectory: string;
   }
 }
 
@@ -50,13 +59,20 @@ export default async function setup(project: TestProject): Promise<() => Promise
     sql,
   ]);
 
+  // The worker's CA directory: Pebble's, with renewal information (RFC 9773) added by a stand-in.
+  const ari = await startAriDirectory(urls.acmeDirectory, ports.ariDirectory);
   const worker = await startLocalWorker({
     port: ports.worker,
     persistTo,
-    vars: { ...localWorkerVars, KEY_ENCRYPTION_KEYS: generatedKeyRing() },
+    vars: {
+      ...localWorkerVars,
+      ACME_DIRECTORY_URL: ari.directory,
+      KEY_ENCRYPTION_KEYS: generatedKeyRing(),
+    },
   });
   project.provide("workerUrl", worker.url);
   project.provide("persistTo", persistTo);
+  project.provide("ariDirectory", ari.directory);
   project.provide("apiKeys", {
     alpha: alpha.key,
     beta: beta.key,
@@ -64,6 +80,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   });
   return async () => {
     await worker.stop();
+    await ari.close();
     // The worker's own log, for reading after a failure.
     mkdirSync(`${stackDir}/logs`, { recursive: true });
     writeFileSync(`${stackDir}/logs/e2e-worker.log`, worker.output());
