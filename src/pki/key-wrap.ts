@@ -2,87 +2,28 @@
 // ring, with the key id and a caller's context (the domain) bound in as additional data, so a
 // sealed key cannot be moved to another domain or relabelled. Old ring keys keep opening what
 // they sealed after the current key changes.
-import {
-  type Bytes,
-  base64Url,
-  EncodingError,
-  fromBase64,
-  fromBase64Url,
-  utf8,
-} from "../util/encoding";
+import { type Bytes, base64Url, fromBase64Url, utf8 } from "../util/encoding";
+import { type KeyRing, KeyRingError, parseKeyRingWith } from "./key-ring";
 
-export class KeyRingError extends Error {
-  override readonly name = "KeyRingError";
-}
+export { type KeyRing, KeyRingError };
 
 export class UnwrapError extends Error {
   override readonly name = "UnwrapError";
 }
 
-export interface KeyRing {
-  current: string;
-  keys: ReadonlyMap<string, CryptoKey>;
-}
-
-const keyIdPattern = /^[A-Za-z0-9_-]{1,32}$/;
 const format = "v1";
 
 /**
- * Parses `{"current": "k2", "keys": {"k1": "<base64 of 32 bytes>", "k2": "…"}}` (the value of
- * KEY_ENCRYPTION_KEYS). Every problem is named; no key material appears in a message.
+ * The key ring of KEY_ENCRYPTION_KEYS: `{"current": "k2", "keys": {"k1": "<base64>", …}}`, each
+ * key 32 bytes for AES-256-GCM.
  */
-export async function parseKeyRing(
+export function parseKeyRing(
   json: string | undefined,
   name = "KEY_ENCRYPTION_KEYS",
 ): Promise<KeyRing> {
-  if (!json) throw new KeyRingError(`${name} is not set`);
-  let value: unknown;
-  try {
-    value = JSON.parse(json);
-  } catch {
-    throw new KeyRingError(`${name} is not JSON`);
-  }
-  const ring = value as { current?: unknown; keys?: unknown };
-  if (
-    typeof ring !== "object" ||
-    ring === null ||
-    typeof ring.keys !== "object" ||
-    ring.keys === null
-  ) {
-    throw new KeyRingError(`${name} must be {"current": "<id>", "keys": {"<id>": "<base64 key>"}}`);
-  }
-  const keys = new Map<string, CryptoKey>();
-  for (const [id, encoded] of Object.entries(ring.keys)) {
-    if (!keyIdPattern.test(id))
-      throw new KeyRingError(
-        `${name}: key id ${JSON.stringify(id)} must be 1-32 letters, digits, _ or -`,
-      );
-    let raw: Uint8Array;
-    try {
-      raw = typeof encoded === "string" ? decodeKey(encoded) : new Uint8Array();
-    } catch {
-      raw = new Uint8Array();
-    }
-    if (raw.length !== 32)
-      throw new KeyRingError(`${name}: key ${id} must be 32 bytes, base64-encoded`);
-    keys.set(
-      id,
-      await crypto.subtle.importKey("raw", raw, "AES-GCM", false, ["encrypt", "decrypt"]),
-    );
-  }
-  if (typeof ring.current !== "string" || !keys.has(ring.current)) {
-    throw new KeyRingError(`${name}: "current" must name one of its keys`);
-  }
-  return { current: ring.current, keys };
-}
-
-function decodeKey(encoded: string): Uint8Array {
-  try {
-    return fromBase64(encoded);
-  } catch (error) {
-    if (error instanceof EncodingError) return fromBase64Url(encoded);
-    throw error;
-  }
+  return parseKeyRingWith(json, name, (raw) =>
+    crypto.subtle.importKey("raw", raw, "AES-GCM", false, ["encrypt", "decrypt"]),
+  );
 }
 
 const additionalData = (keyId: string, context: string) =>
