@@ -25,6 +25,7 @@ export default defineConfig(async () => {
                 bindings: {
                   ...localWorkerVars,
                   KEY_ENCRYPTION_KEYS: generatedKeyRing(),
+                  LINK_SIGNING_KEYS: generatedKeyRing(),
                   TEST_MIGRATIONS: migrations,
                   // Where tests inside workerd find the test CA and the DNS/HTTP-01 test API.
                   TEST_PEBBLE_DIRECTORY: testPebble.directory,

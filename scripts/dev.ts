@@ -71,10 +71,9 @@ Ctrl-C stops the worker; \`npm run stack:stop\` stops the local stack.
  * gains the variables added to the example since it was written.
  */
 function writeDevVars(path: string): void {
-  const example = readFileSync(`${projectRoot}/.dev.vars.example`, "utf8").replace(
-    /^KEY_ENCRYPTION_KEYS=.*$/m,
-    `KEY_ENCRYPTION_KEYS=${generatedKeyRing()}`,
-  );
+  const example = readFileSync(`${projectRoot}/.dev.vars.example`, "utf8")
+    .replace(/^KEY_ENCRYPTION_KEYS=.*$/m, `KEY_ENCRYPTION_KEYS=${generatedKeyRing()}`)
+    .replace(/^LINK_SIGNING_KEYS=.*$/m, `LINK_SIGNING_KEYS=${generatedKeyRing()}`);
   if (!existsSync(path)) {
     writeFileSync(path, example, { mode: 0o600 });
     console.log("Wrote .dev.vars from .dev.vars.example, with a fresh key ring.");

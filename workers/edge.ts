@@ -1,11 +1,13 @@
-// The Worker's entry points, routing only: requests for an API host go to the API app; on every
-// other host (a tracking domain) the ACME HTTP-01 path goes to that domain's certificate object.
-// Tracking handlers arrive with engagement tracking.
+// The Worker's entry points, routing only. Requests for an API host go to the API app; on every
+// other host (a tracking domain): clicks, opens, and the ACME HTTP-01 path. The Cron Trigger runs
+// the renewal sweep; the Queue consumer writes engagement events.
 import { createApiApp } from "../src/api/app";
 import { misconfigured } from "../src/api/errors";
 import { type Config, ConfigError, loadConfig } from "../src/config";
 import { answerHttp01, challengePrefix } from "../src/issuance/http01-responder";
 import { sweepDueCertificates } from "../src/issuance/sweep";
+import { consumeEngagementBatch } from "../src/tracking/events";
+import { clickPrefix, handleTrackingLink, openPrefix } from "../src/tracking/handlers";
 
 export { AcmeAccount } from "../durable-objects/acme-account";
 export { DomainCertificate } from "../durable-objects/domain-certificate";
@@ -23,11 +25,17 @@ export default {
     }
     const url = new URL(request.url);
     if (config.apiHostnames.has(url.hostname)) return api.fetch(request, env, ctx);
+    if (url.pathname.startsWith(clickPrefix)) return handleTrackingLink(request, env, ctx, "click");
+    if (url.pathname.startsWith(openPrefix)) return handleTrackingLink(request, env, ctx, "open");
     if (url.pathname.startsWith(challengePrefix)) return answerHttp01(request, env, config);
     return new Response("Not found\n", { status: 404, headers: { "content-type": "text/plain" } });
   },
 
   async scheduled(controller, env): Promise<void> {
     await sweepDueCertificates(env, new Date(controller.scheduledTime));
+  },
+
+  async queue(batch, env): Promise<void> {
+    await consumeEngagementBatch(batch, env.DB);
   },
 } satisfies ExportedHandler<Env>;

@@ -6,8 +6,11 @@ import { requireApiKey } from "./auth";
 import type { AppEnv } from "./context";
 import { ApiError, errorResponse, handleError, sparkPostCodes } from "./errors";
 import { certificateRoutes } from "./routes/certificate";
+import { eventRoutes } from "./routes/events";
+import { sendingDomainRoutes } from "./routes/sending-domains";
 import { subaccountRoutes } from "./routes/subaccounts";
 import { trackingDomainRoutes } from "./routes/tracking-domains";
+import { trackingLinkRoutes } from "./routes/tracking-links";
 import { limitBodySize, requireJsonBody, validationHook } from "./validation";
 
 export function createApiApp(): OpenAPIHono<AppEnv> {
@@ -26,13 +29,22 @@ export function createApiApp(): OpenAPIHono<AppEnv> {
 
   const v1 = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
   v1.use("*", limitBodySize, requireJsonBody);
-  for (const resource of ["/tracking-domains", "/subaccounts"]) {
+  for (const resource of [
+    "/tracking-domains",
+    "/subaccounts",
+    "/sending-domains",
+    "/tracking-links",
+    "/events",
+  ]) {
     v1.use(resource, requireApiKey);
     v1.use(`${resource}/*`, requireApiKey);
   }
   v1.route("/tracking-domains", trackingDomainRoutes());
   v1.route("/tracking-domains", certificateRoutes());
   v1.route("/subaccounts", subaccountRoutes());
+  v1.route("/sending-domains", sendingDomainRoutes());
+  v1.route("/tracking-links", trackingLinkRoutes());
+  v1.route("/events", eventRoutes());
   v1.openAPIRegistry.registerComponent("securitySchemes", "apiKey", {
     type: "apiKey",
     in: "header",

@@ -1,6 +1,7 @@
 // Request checks that come before any handler: JSON bodies only, of a bounded size, and the
 // zod hook that turns a schema failure into errors naming each field.
 import type { Hook } from "@hono/zod-openapi";
+import type { Context } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { createMiddleware } from "hono/factory";
 import type { AppEnv } from "./context";
@@ -16,18 +17,26 @@ export const validationHook: Hook<any, AppEnv, any, any> = (result) => {
   throw validationError(result.error, input, result.target);
 };
 
-export const limitBodySize = bodyLimit({
-  maxSize: maxBodyBytes,
-  onError: (c) =>
-    errorResponse(
-      c,
-      new ApiError(413, {
-        message: "request body too large",
-        code: sparkPostCodes.invalidData,
-        description: `The request body is larger than ${maxBodyBytes} bytes`,
-      }),
-    ),
-});
+/** Routes that take larger bodies than the rest: HTML to rewrite is a whole email. */
+export const largeBodyPaths = ["/api/v1/tracking-links/html"];
+export const maxLargeBodyBytes = 2 * 1024 * 1024;
+
+const tooLarge = (limit: number) => (c: Context) =>
+  errorResponse(
+    c,
+    new ApiError(413, {
+      message: "request body too large",
+      code: sparkPostCodes.invalidData,
+      description: `The request body is larger than ${limit} bytes`,
+    }),
+  );
+
+const smallBodies = bodyLimit({ maxSize: maxBodyBytes, onError: tooLarge(maxBodyBytes) });
+const largeBodies = bodyLimit({ maxSize: maxLargeBodyBytes, onError: tooLarge(maxLargeBodyBytes) });
+
+export const limitBodySize = createMiddleware<AppEnv>((c, next) =>
+  (largeBodyPaths.includes(c.req.path) ? largeBodies : smallBodies)(c, next),
+);
 
 /** A request that carries a body must say it is JSON; a body-less POST (such as verify) is fine. */
 export const requireJsonBody = createMiddleware<AppEnv>(async (c, next) => {

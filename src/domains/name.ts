@@ -31,6 +31,8 @@ export type NormalizedDomain =
 export interface DomainNameOptions {
   /** Suffixes accepted as public although the Public Suffix List lacks them (e.g. "test"). */
   extraPublicSuffixes?: readonly string[];
+  /** Accept a registrable domain itself (sending domains may be apexes; tracking domains not). */
+  allowApex?: boolean;
 }
 
 const maxNameLength = 253;
@@ -135,7 +137,7 @@ export function normalizeDomainName(
     .split(".")
     .slice(-(suffix.split(".").length + 1))
     .join(".");
-  if (ascii === registrable) {
+  if (ascii === registrable && !options.allowApex) {
     return fail(
       "apex",
       `is a registrable domain (an apex); tracking domains must be a subdomain of it, such as track.${registrable}`,

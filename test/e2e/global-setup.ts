@@ -68,6 +68,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
       ...localWorkerVars,
       ACME_DIRECTORY_URL: ari.directory,
       KEY_ENCRYPTION_KEYS: generatedKeyRing(),
+      LINK_SIGNING_KEYS: generatedKeyRing(),
     },
   });
   project.provide("workerUrl", worker.url);

@@ -1,0 +1,130 @@
+// /api/v1/events/engagement: clicks and opens recorded at the edge, newest first, filtered by
+// tracking domain, message, type and time, one page at a time; always within the caller's scope.
+import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
+import { type EventCursor, listEvents } from "../../tracking/events";
+import { base64Url, fromBase64Url, fromUtf8 } from "../../util/encoding";
+import type { AppEnv } from "../context";
+import { ApiError, sparkPostCodes } from "../errors";
+import { errorResponses, jsonContent } from "../schemas";
+import { validationHook } from "../validation";
+
+const EventSchema = z
+  .object({
+    id: z.string(),
+    type: z.enum(["click", "open"]),
+    occurred_at: z.string(),
+    tracking_domain: z.string(),
+    subaccount_id: z.number().int(),
+    message_id: z.string().nullable(),
+    recipient_id: z.string().nullable(),
+    link_name: z.string().nullable(),
+    target_url: z.string().nullable(),
+    user_agent: z.string().nullable(),
+    ip_prefix: z
+      .string()
+      .nullable()
+      .openapi({ description: "The client's network (/24 or /48), never its address" }),
+    secure: z.boolean().openapi({ description: "Whether the link was followed over https" }),
+  })
+  .openapi("EngagementEvent");
+
+const Query = z.object({
+  tracking_domain: z.string().max(253).optional(),
+  message_id: z.string().max(256).optional(),
+  type: z.enum(["click", "open"]).optional(),
+  from: z.iso.datetime().optional().openapi({ description: "Events at or after this time" }),
+  to: z.iso.datetime().optional().openapi({ description: "Events before this time" }),
+  limit: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(1000)
+    .optional()
+    .openapi({ description: "Default 100" }),
+  cursor: z
+    .string()
+    .max(512)
+    .optional()
+    .openapi({ description: "From links.next of the previous page" }),
+});
+
+const route = createRoute({
+  method: "get",
+  path: "/engagement",
+  summary: "List engagement events (clicks and opens)",
+  request: { query: Query },
+  responses: {
+    200: jsonContent(
+      z.object({ results: z.array(EventSchema), links: z.object({ next: z.string().nullable() }) }),
+      "A page of events",
+    ),
+    ...errorResponses(400, 401, 403),
+  },
+});
+
+const encodeCursor = (c: EventCursor) => base64Url(JSON.stringify([c.occurredAt, c.id]));
+
+function decodeCursor(value: string): EventCursor {
+  try {
+    const [occurredAt, id] = JSON.parse(fromUtf8(fromBase64Url(value))) as unknown[];
+    if (typeof occurredAt === "string" && typeof id === "string") return { occurredAt, id };
+  } catch {
+    // fall through
+  }
+  throw new ApiError(400, {
+    message: "invalid cursor",
+    code: sparkPostCodes.invalidParams,
+    description: "cursor must be a value from links.next",
+    param: "cursor",
+    value,
+  });
+}
+
+export function eventRoutes(): OpenAPIHono<AppEnv> {
+  const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
+  app.openapi(route, async (c) => {
+    const query = c.req.valid("query");
+    const limit = query.limit ?? 100;
+    const events = await listEvents(
+      c.env.DB,
+      c.get("auth"),
+      {
+        ...(query.tracking_domain ? { trackingDomain: query.tracking_domain.toLowerCase() } : {}),
+        ...(query.message_id ? { messageId: query.message_id } : {}),
+        ...(query.type ? { type: query.type } : {}),
+        ...(query.from ? { from: new Date(query.from).toISOString() } : {}),
+        ...(query.to ? { to: new Date(query.to).toISOString() } : {}),
+      },
+      query.cursor ? decodeCursor(query.cursor) : null,
+      limit,
+    );
+    const last = events[events.length - 1];
+    let next: string | null = null;
+    if (events.length === limit && last) {
+      const url = new URL(c.req.url);
+      url.searchParams.set("cursor", encodeCursor(last));
+      next = `${url.pathname}${url.search}`;
+    }
+    return c.json(
+      {
+        results: events.map((e) => ({
+          id: e.id,
+          type: e.type,
+          occurred_at: e.occurredAt,
+          tracking_domain: e.trackingDomain,
+          subaccount_id: e.subaccountId,
+          message_id: e.messageId,
+          recipient_id: e.recipientId,
+          link_name: e.linkName,
+          target_url: e.targetUrl,
+          user_agent: e.userAgent,
+          ip_prefix: e.ipPrefix,
+          secure: e.secure,
+        })),
+        links: { next },
+      },
+      200,
+    );
+  });
+  return app;
+}

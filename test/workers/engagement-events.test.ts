@@ -1,0 +1,176 @@
+// The engagement event consumer and API: a failed batch is retried and written once, a
+// redelivered message is not counted twice, bad messages do not block good ones; events read
+// back newest first, filtered, paged, and only by their own account.
+import { createExecutionContext, createMessageBatch, env, getQueueResult } from "cloudflare:test";
+import { describe, expect, it } from "vitest";
+import { type EngagementEvent, writeEvents } from "../../src/tracking/events";
+import worker from "../../workers/edge";
+import { type ErrorBody, newAccount } from "./helpers";
+
+const event = (accountId: number, overrides: Partial<EngagementEvent> = {}): EngagementEvent => ({
+  id: crypto.randomUUID(),
+  type: "click",
+  occurredAt: new Date().toISOString(),
+  trackingDomain: "track.example.test",
+  accountId,
+  subaccountId: 0,
+  messageId: "m-1",
+  recipientId: "r-1",
+  linkName: "cta",
+  targetUrl: "https://example.com/",
+  userAgent: "Mail/1.0",
+  ipPrefix: "203.0.113.0/24",
+  secure: true,
+  ...overrides,
+});
+
+const messages = (bodies: unknown[]) =>
+  bodies.map((body, i) => ({ id: `msg-${i}`, timestamp: new Date(), attempts: 1, body }));
+
+/** A database whose batch writes fail `failures` times, then work. */
+function flakyDb(failures: number): D1Database {
+  let left = failures;
+  return new Proxy(env.DB, {
+    get(target, property) {
+      const value = Reflect.get(target, property, target);
+      if (property === "batch") {
+        return async (statements: D1PreparedStatement[]) => {
+          if (left-- > 0) throw new Error("D1_ERROR: network connection lost");
+          return target.batch(statements);
+        };
+      }
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  });
+}
+
+async function consume(bodies: unknown[], db: D1Database) {
+  const batch = createMessageBatch("tracking-edge-engagement", messages(bodies));
+  const ctx = createExecutionContext();
+  await worker.queue(batch, { ...env, DB: db });
+  return getQueueResult(batch, ctx);
+}
+
+const count = async (accountId: number) =>
+  (
+    await env.DB.prepare("SELECT COUNT(*) AS n FROM engagement_events WHERE account_id = ?")
+      .bind(accountId)
+      .first<{ n: number }>()
+  )?.n;
+
+describe("the engagement event consumer", () => {
+  it("retries a batch that fails, and writes it exactly once however often it comes", async () => {
+    const { accountId } = await newAccount();
+    const events = [
+      event(accountId),
+      event(accountId, { type: "open", targetUrl: null }),
+      event(accountId),
+    ];
+
+    const failed = await consume(events, flakyDb(1));
+    expect(failed.retryMessages.map((m: { msgId: string }) => m.msgId).sort()).toEqual([
+      "msg-0",
+      "msg-1",
+      "msg-2",
+    ]);
+    expect(failed.explicitAcks).toEqual([]);
+    expect(await count(accountId)).toBe(0);
+
+    const retried = await consume(events, env.DB);
+    expect(retried.explicitAcks.sort()).toEqual(["msg-0", "msg-1", "msg-2"]);
+    expect(await count(accountId)).toBe(3);
+
+    // A redelivery (the acknowledgement was lost) changes nothing.
+    await consume(events, env.DB);
+    expect(await count(accountId)).toBe(3);
+  });
+
+  it("drops a malformed message and writes the others", async () => {
+    const { accountId } = await newAccount();
+    const result = await consume([event(accountId), { type: "click", id: 42 }, "nonsense"], env.DB);
+    expect(result.explicitAcks.sort()).toEqual(["msg-0", "msg-1", "msg-2"]);
+    expect(result.retryMessages).toEqual([]);
+    expect(await count(accountId)).toBe(1);
+  });
+});
+
+describe("GET /api/v1/events/engagement", () => {
+  it("reads back an account's events newest first, filtered and paged", async () => {
+    const account = await newAccount();
+    const base = Date.parse("2026-11-01T00:00:00Z");
+    const events = Array.from({ length: 7 }, (_, i) =>
+      event(account.accountId, {
+        occurredAt: new Date(base + i * 60_000).toISOString(),
+        messageId: i % 2 === 0 ? "even" : "odd",
+        type: i === 6 ? "open" : "click",
+        trackingDomain: i < 3 ? "a.example.test" : "b.example.test",
+      }),
+    );
+    await writeEvents(env.DB, events);
+
+    const page = async (query: string) => {
+      const response = await account.call("GET", `/events/engagement${query}`);
+      expect(response.status).toBe(200);
+      return response.json<{
+        results: { id: string; occurred_at: string; ip_prefix: string }[];
+        links: { next: string | null };
+      }>();
+    };
+    const all = await page("");
+    expect(all.results.map((e) => e.id)).toEqual(events.map((e) => e.id).reverse());
+    expect(all.results[0]?.ip_prefix).toBe("203.0.113.0/24");
+
+    expect((await page("?message_id=even")).results).toHaveLength(4);
+    expect((await page("?tracking_domain=A.example.test")).results).toHaveLength(3);
+    expect((await page("?type=open")).results).toHaveLength(1);
+    expect(
+      (
+        await page(
+          `?from=${new Date(base + 2 * 60_000).toISOString()}&to=${new Date(base + 5 * 60_000).toISOString()}`,
+        )
+      ).results,
+    ).toHaveLength(3);
+
+    const seen: string[] = [];
+    let next: string | null = "?limit=3";
+    while (next) {
+      const current: { results: { id: string }[]; links: { next: string | null } } = await page(
+        next.replace(/^\/api\/v1\/events\/engagement/, ""),
+      );
+      seen.push(...current.results.map((e) => e.id));
+      next = current.links.next;
+    }
+    expect(seen).toEqual(events.map((e) => e.id).reverse());
+  });
+
+  it("shows another account nothing, and a subaccount only its own", async () => {
+    const owner = await newAccount({ subaccounts: [1] });
+    const stranger = await newAccount();
+    await writeEvents(env.DB, [
+      event(owner.accountId),
+      event(owner.accountId, { subaccountId: 1 }),
+    ]);
+    const strangers = await stranger.call("GET", "/events/engagement");
+    expect((await strangers.json<{ results: unknown[] }>()).results).toEqual([]);
+    const sub = await owner.call("GET", "/events/engagement", {
+      headers: { "x-msys-subaccount": "1" },
+    });
+    expect(
+      (await sub.json<{ results: { subaccount_id: number }[] }>()).results.map(
+        (e) => e.subaccount_id,
+      ),
+    ).toEqual([1]);
+  });
+
+  it.each([
+    ["?from=yesterday", "from"],
+    ["?limit=0", "limit"],
+    ["?type=bounce", "type"],
+    ["?cursor=%%%", "cursor"],
+  ])("answers %s with a 400 naming the parameter", async (query, param) => {
+    const account = await newAccount();
+    const response = await account.call("GET", `/events/engagement${query}`);
+    expect(response.status).toBe(400);
+    expect((await response.json<ErrorBody>()).errors[0]?.param).toBe(param);
+  });
+});
