@@ -8,8 +8,44 @@ export class EncodingError extends Error {
   override readonly name = "EncodingError";
 }
 
-export const utf8 = (text: string): Bytes => new TextEncoder().encode(text) as Bytes;
-export const fromUtf8 = (bytes: Uint8Array): string => new TextDecoder().decode(bytes);
+// base64url and ASCII run in plain JavaScript: on the click path every call into the runtime
+// (TextEncoder, atob, Uint8Array.fromBase64) costs more than the loop it would replace.
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** Past this length the runtime's codecs win over a JavaScript loop. */
+const shortText = 1024;
+
+/** UTF-8 bytes of `text`; short ASCII, the common case, without a call into the runtime. */
+export function utf8(text: string): Bytes {
+  if (text.length > shortText) return encoder.encode(text) as Bytes;
+  const bytes = new Uint8Array(text.length);
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    if (code > 0x7f) return encoder.encode(text) as Bytes;
+    bytes[i] = code;
+  }
+  return bytes;
+}
+
+/** The text of UTF-8 `bytes` (malformed sequences become U+FFFD); short ASCII in JavaScript. */
+export function fromUtf8(bytes: Uint8Array): string {
+  if (bytes.length > shortText) return decoder.decode(bytes);
+  let text = "";
+  for (let i = 0; i < bytes.length; i++) {
+    const byte = bytes[i] as number;
+    if (byte > 0x7f) return decoder.decode(bytes);
+    text += String.fromCharCode(byte);
+  }
+  return text;
+}
+
+function fromBinary(binary: string): Bytes {
+  const bytes = new Uint8Array(binary.length);
+  for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
+  return bytes;
+}
 
 function toBinary(bytes: Uint8Array): string {
   let binary = "";
@@ -27,19 +63,54 @@ export function fromBase64(text: string): Bytes {
   if (!/^[A-Za-z0-9+/]*={0,2}$/.test(text) || text.replace(/=+$/, "").length % 4 === 1) {
     throw new EncodingError("not base64");
   }
-  return Uint8Array.from(atob(text), (c) => c.charCodeAt(0));
+  return fromBinary(atob(text));
 }
 
+const urlAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+const urlValues = new Int8Array(128).fill(-1);
+for (let i = 0; i < urlAlphabet.length; i++) urlValues[urlAlphabet.charCodeAt(i)] = i;
+
 /** RFC 4648 §5 without padding, as JOSE and ACME use it. */
-export function base64Url(bytes: Uint8Array | string): string {
-  const data = typeof bytes === "string" ? utf8(bytes) : bytes;
-  return base64(data).replaceAll("+", "-").replaceAll("/", "_").replace(/=+$/, "");
+export function base64Url(input: Uint8Array | string): string {
+  const bytes = typeof input === "string" ? utf8(input) : input;
+  let text = "";
+  let i = 0;
+  for (; i + 2 < bytes.length; i += 3) {
+    const n =
+      ((bytes[i] as number) << 16) | ((bytes[i + 1] as number) << 8) | (bytes[i + 2] as number);
+    text +=
+      urlAlphabet.charAt(n >> 18) +
+      urlAlphabet.charAt((n >> 12) & 63) +
+      urlAlphabet.charAt((n >> 6) & 63) +
+      urlAlphabet.charAt(n & 63);
+  }
+  const left = bytes.length - i;
+  if (left > 0) {
+    const n = ((bytes[i] as number) << 16) | (left === 2 ? (bytes[i + 1] as number) << 8 : 0);
+    text += urlAlphabet.charAt(n >> 18) + urlAlphabet.charAt((n >> 12) & 63);
+    if (left === 2) text += urlAlphabet.charAt((n >> 6) & 63);
+  }
+  return text;
 }
 
 export function fromBase64Url(text: string): Bytes {
-  if (!/^[A-Za-z0-9_-]*$/.test(text) || text.length % 4 === 1)
-    throw new EncodingError("not base64url");
-  return fromBase64(text.replaceAll("-", "+").replaceAll("_", "/"));
+  if (text.length % 4 === 1) throw new EncodingError("not base64url");
+  const bytes = new Uint8Array(Math.floor((text.length * 3) / 4));
+  let bits = 0;
+  let count = 0;
+  let out = 0;
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    const value = code < 128 ? (urlValues[code] as number) : -1;
+    if (value < 0) throw new EncodingError("not base64url");
+    bits = (bits << 6) | value;
+    count += 6;
+    if (count >= 8) {
+      count -= 8;
+      bytes[out++] = (bits >> count) & 0xff;
+    }
+  }
+  return bytes;
 }
 
 export function hex(bytes: Uint8Array): string {
