@@ -8,18 +8,15 @@ export class KeyRingError extends Error {
   override readonly name = "KeyRingError";
 }
 
-export interface KeyRing {
+export interface KeyRing<Key = CryptoKey> {
   current: string;
-  keys: ReadonlyMap<string, CryptoKey>;
+  keys: ReadonlyMap<string, Key>;
 }
 
 export const keyIdPattern = /^[A-Za-z0-9_-]{1,32}$/;
 
-export async function parseKeyRingWith(
-  json: string | undefined,
-  name: string,
-  importKey: (raw: Bytes) => Promise<CryptoKey>,
-): Promise<KeyRing> {
+/** The ring's raw key bytes, checked: each key 32 bytes, `current` one of them. */
+export function parseRawKeyRing(json: string | undefined, name: string): KeyRing<Bytes> {
   if (!json) throw new KeyRingError(`${name} is not set`);
   let value: unknown;
   try {
@@ -36,7 +33,7 @@ export async function parseKeyRingWith(
   ) {
     throw new KeyRingError(`${name} must be {"current": "<id>", "keys": {"<id>": "<base64 key>"}}`);
   }
-  const keys = new Map<string, CryptoKey>();
+  const keys = new Map<string, Bytes>();
   for (const [id, encoded] of Object.entries(ring.keys)) {
     if (!keyIdPattern.test(id))
       throw new KeyRingError(
@@ -50,12 +47,20 @@ export async function parseKeyRingWith(
     }
     if (raw.length !== 32)
       throw new KeyRingError(`${name}: key ${id} must be 32 bytes, base64-encoded`);
-    keys.set(id, await importKey(raw));
+    keys.set(id, raw);
   }
   if (typeof ring.current !== "string" || !keys.has(ring.current)) {
     throw new KeyRingError(`${name}: "current" must name one of its keys`);
   }
   return { current: ring.current, keys };
+}
+
+/** The ring with each key turned into what its user needs (a WebCrypto key, say). */
+export function mapKeyRing<Key>(ring: KeyRing<Bytes>, key: (raw: Bytes) => Key): KeyRing<Key> {
+  return {
+    current: ring.current,
+    keys: new Map([...ring.keys].map(([id, raw]) => [id, key(raw)])),
+  };
 }
 
 function decodeKey(encoded: string): Bytes {

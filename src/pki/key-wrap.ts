@@ -3,7 +3,7 @@
 // sealed key cannot be moved to another domain or relabelled. Old ring keys keep opening what
 // they sealed after the current key changes.
 import { type Bytes, base64Url, fromBase64Url, utf8 } from "../util/encoding";
-import { type KeyRing, KeyRingError, parseKeyRingWith } from "./key-ring";
+import { type KeyRing, KeyRingError, mapKeyRing, parseRawKeyRing } from "./key-ring";
 
 export { type KeyRing, KeyRingError };
 
@@ -17,13 +17,15 @@ const format = "v1";
  * The key ring of KEY_ENCRYPTION_KEYS: `{"current": "k2", "keys": {"k1": "<base64>", …}}`, each
  * key 32 bytes for AES-256-GCM.
  */
-export function parseKeyRing(
+export async function parseKeyRing(
   json: string | undefined,
   name = "KEY_ENCRYPTION_KEYS",
 ): Promise<KeyRing> {
-  return parseKeyRingWith(json, name, (raw) =>
+  const ring = mapKeyRing(parseRawKeyRing(json, name), (raw) =>
     crypto.subtle.importKey("raw", raw, "AES-GCM", false, ["encrypt", "decrypt"]),
   );
+  const keys = await Promise.all([...ring.keys].map(async ([id, key]) => [id, await key] as const));
+  return { current: ring.current, keys: new Map(keys) };
 }
 
 const additionalData = (keyId: string, context: string) =>

@@ -29,7 +29,7 @@ export async function rewriteHtml(html: string, minter: LinkMinter): Promise<Rew
         }
         // Attribute values come raw (entities and all); the target is what a browser would follow.
         const target = decodeHTMLAttribute(element.getAttribute("href") ?? "").trim();
-        if (!/^https?:\/\//i.test(target) || targetProblem(target)) {
+        if (targetProblem(target)) {
           linksLeft++;
           return;
         }

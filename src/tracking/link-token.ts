@@ -2,7 +2,9 @@
 // The signature also covers the kind of link (click or open) and the tracking domain, so a token
 // works only where it was minted for, and only as what it was minted as. Verifying is a local
 // computation: the click path needs no storage. Old ring keys keep verifying after rotation.
-import { type KeyRing, parseKeyRingWith } from "../pki/key-ring";
+import { hmac } from "@noble/hashes/hmac.js";
+import { sha256 } from "@noble/hashes/sha2.js";
+import { type KeyRing, mapKeyRing, parseRawKeyRing } from "../pki/key-ring";
 import { base64Url, fromBase64Url, fromUtf8, utf8 } from "../util/encoding";
 
 export type LinkKind = "click" | "open";
@@ -25,14 +27,31 @@ export const maxUrlBytes = 4096;
 const maxTokenLength = 8192;
 const tokenPattern = /^([A-Za-z0-9_-]{1,32})\.([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]{43})$/;
 
-export function parseSigningRing(json: string | undefined): Promise<KeyRing> {
-  return parseKeyRingWith(json, "LINK_SIGNING_KEYS", (raw) =>
-    crypto.subtle.importKey("raw", raw, { name: "HMAC", hash: "SHA-256" }, false, [
-      "sign",
-      "verify",
-    ]),
-  );
+/**
+ * A signing key: HMAC-SHA256 with the key already absorbed, cloned for each token. Computed in
+ * JavaScript (@noble/hashes, audited) rather than WebCrypto: on the click path, the promise and
+ * copies around crypto.subtle cost more than the hash itself (see the README's redirect figures).
+ */
+export type SigningKey = ReturnType<typeof hmac.create>;
+export type SigningRing = KeyRing<SigningKey>;
+
+/** LINK_SIGNING_KEYS, parsed; throws a KeyRingError naming what is wrong. */
+export function parseSigningRing(json: string | undefined): SigningRing {
+  return mapKeyRing(parseRawKeyRing(json, "LINK_SIGNING_KEYS"), (raw) => hmac.create(sha256, raw));
 }
+
+const macOf = (key: SigningKey, data: Uint8Array): Uint8Array => key.clone().update(data).digest();
+
+/** Compares in time that depends only on the length, never on where the texts differ. */
+function equalInConstantTime(a: string, b: string): boolean {
+  if (a.length !== b.length) return false;
+  let difference = 0;
+  for (let i = 0; i < a.length; i++) difference |= a.charCodeAt(i) ^ b.charCodeAt(i);
+  return difference === 0;
+}
+
+/** A cheap test for an http(s) URL's start: what a click re-checks on every redirect. */
+export const startsHttp = (url: string): boolean => /^https?:\/\//i.test(url);
 
 /** Why a URL cannot be a click's target, or undefined when it can. */
 export function targetProblem(url: string): string | undefined {
@@ -45,18 +64,22 @@ export function targetProblem(url: string): string | undefined {
   }
   if (parsed.protocol !== "http:" && parsed.protocol !== "https:")
     return "must be an http or https URL";
+  // What the URL parser forgives (" https://x", "https:x") is refused: the Location a click
+  // answers with is this text as given, and must plainly be an http(s) URL.
+  if (!startsHttp(url)) return "must start with http:// or https://";
   return undefined;
 }
 
+/** What the MAC covers: the kind and the domain as well as the token's own text. */
 const signed = (kind: LinkKind, domain: string, keyId: string, payload: string) =>
   utf8(`${kind}|${domain}|${keyId}.${payload}`);
 
-export async function mintToken(
-  ring: KeyRing,
+export function mintToken(
+  ring: SigningRing,
   kind: LinkKind,
   domain: string,
   content: LinkContent,
-): Promise<string> {
+): string {
   if (kind === "click") {
     const problem = content.url === undefined ? "is missing" : targetProblem(content.url);
     if (problem) throw new Error(`the target URL ${problem}`);
@@ -72,33 +95,25 @@ export async function mintToken(
     ...(content.linkName === undefined ? {} : { n: content.linkName }),
   };
   const payload = base64Url(JSON.stringify(compact));
-  const mac = new Uint8Array(
-    await crypto.subtle.sign("HMAC", key, signed(kind, domain, ring.current, payload)),
-  );
+  const mac = macOf(key, signed(kind, domain, ring.current, payload));
   return `${ring.current}.${payload}.${base64Url(mac)}`;
 }
 
 /** The content of a token minted for `kind` on `domain` by a key of the ring; null otherwise. */
-export async function verifyToken(
-  ring: KeyRing,
+export function verifyToken(
+  ring: SigningRing,
   kind: LinkKind,
   domain: string,
   token: string,
-): Promise<LinkContent | null> {
+): LinkContent | null {
   if (token.length > maxTokenLength) return null;
   const match = tokenPattern.exec(token);
   if (!match) return null;
   const [, keyId = "", payload = "", mac = ""] = match;
   const key = ring.keys.get(keyId);
   if (!key) return null;
-  // WebCrypto's HMAC verify compares in constant time.
-  const valid = await crypto.subtle.verify(
-    "HMAC",
-    key,
-    fromBase64Url(mac),
-    signed(kind, domain, keyId, payload),
-  );
-  if (!valid) return null;
+  const expected = base64Url(macOf(key, signed(kind, domain, keyId, payload)));
+  if (!equalInConstantTime(mac, expected)) return null;
   let compact: { a?: unknown; s?: unknown; u?: unknown; m?: unknown; r?: unknown; n?: unknown };
   try {
     compact = JSON.parse(fromUtf8(fromBase64Url(payload)));
@@ -109,7 +124,7 @@ export async function verifyToken(
   const content: LinkContent = { accountId: compact.a, subaccountId: compact.s };
   if (kind === "click") {
     // Signed by us, but checked again: a link must never redirect anywhere but http(s).
-    if (typeof compact.u !== "string" || targetProblem(compact.u)) return null;
+    if (typeof compact.u !== "string" || !startsHttp(compact.u)) return null;
     content.url = compact.u;
   }
   if (typeof compact.m === "string") content.messageId = compact.m;

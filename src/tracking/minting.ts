@@ -5,8 +5,8 @@
 
 import { servesHttps, type TrackingDomain } from "../domains/model";
 import { getTrackingDomain } from "../domains/repository";
-import type { KeyRing } from "../pki/key-ring";
 import { clickPrefix, openPrefix } from "./handlers";
+import type { SigningRing } from "./link-token";
 import { type LinkContext, mintToken } from "./link-token";
 
 export interface MintingScope {
@@ -53,7 +53,7 @@ export interface LinkMinter {
 }
 
 export function linkMinter(
-  ring: KeyRing,
+  ring: SigningRing,
   domain: TrackingDomain,
   context: LinkContext,
 ): LinkMinter {
@@ -63,8 +63,7 @@ export function linkMinter(
     trackingDomain: domain.domain,
     scheme,
     click: async (url, linkName) =>
-      `${base}${clickPrefix}${await mintToken(ring, "click", domain.domain, { ...context, url, ...(linkName === undefined ? {} : { linkName }) })}`,
-    open: async () =>
-      `${base}${openPrefix}${await mintToken(ring, "open", domain.domain, context)}`,
+      `${base}${clickPrefix}${mintToken(ring, "click", domain.domain, { ...context, url, ...(linkName === undefined ? {} : { linkName }) })}`,
+    open: async () => `${base}${openPrefix}${mintToken(ring, "open", domain.domain, context)}`,
   };
 }

@@ -60,7 +60,7 @@ describe("clicks and opens", () => {
     expect(response.headers.get("cache-control")).toContain("no-store");
     expect(response.headers.get("referrer-policy")).toBe("no-referrer");
 
-        const head = await follow(tracked, { method: "HEAD" });
+    const head = await follow(tracked, { method: "HEAD" });
     expect(head.status).toBe(302);
     expect(head.headers.get("location")).toBe(target);
 
@@ -68,7 +68,6 @@ describe("clicks and opens", () => {
     const overHttps = await follow(tracked.replace(/^http:/, "https:"));
     expect(overHttps.status).toBe(302);
     expect(overHttps.headers.get("location")).toBe(target);
-
   });
 
   it("records the click through the queue, without the client's address", async () => {
@@ -275,6 +274,7 @@ describe("which domain and which scheme", () => {
           { url: "javascript:alert(1)" },
           { url: `https://long.example/${"x".repeat(4100)}` },
           { url: "/relative" },
+          { url: "https:shop.example/" },
         ],
       },
     });
@@ -284,6 +284,7 @@ describe("which domain and which scheme", () => {
       ["links.1.url", "links.1.url must be an http or https URL"],
       ["links.2.url", "links.2.url is longer than 4096 bytes"],
       ["links.3.url", "links.3.url is not an absolute URL"],
+      ["links.4.url", "links.4.url must start with http:// or https://"],
     ]);
   });
 

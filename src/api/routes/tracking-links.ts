@@ -7,7 +7,7 @@ import { normalizeDomainName } from "../../domains/name";
 import { KeyRingError } from "../../pki/key-ring";
 import { signingRing } from "../../tracking/handlers";
 import { rewriteHtml } from "../../tracking/html";
-import { targetProblem } from "../../tracking/link-token";
+import { type SigningRing, targetProblem } from "../../tracking/link-token";
 import { type LinkMinter, linkMinter, trackingDomainFor } from "../../tracking/minting";
 import type { AppEnv, AuthContext } from "../context";
 import { ApiError, invalidField, sparkPostCodes } from "../errors";
@@ -127,9 +127,9 @@ async function minterFor(
       ...(sendingDomain ? { param: "sending_domain", value: sendingDomain } : {}),
     });
   }
-  let ring: Awaited<ReturnType<typeof signingRing>>;
+  let ring: SigningRing;
   try {
-    ring = await signingRing(env.LINK_SIGNING_KEYS);
+    ring = signingRing(env.LINK_SIGNING_KEYS);
   } catch (error) {
     if (!(error instanceof KeyRingError)) throw error;
     console.error(JSON.stringify({ event: "config_error", message: error.message }));
