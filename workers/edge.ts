@@ -15,7 +15,7 @@ export { DomainCertificate } from "../durable-objects/domain-certificate";
 const api = createApiApp();
 
 export default {
-  async fetch(request, env, ctx): Promise<Response> {
+  fetch(request, env, ctx): Response | Promise<Response> {
     let config: Config;
     try {
       config = loadConfig(env);
@@ -25,8 +25,10 @@ export default {
     }
     const url = new URL(request.url);
     if (config.apiHostnames.has(url.hostname)) return api.fetch(request, env, ctx);
-    if (url.pathname.startsWith(clickPrefix)) return handleTrackingLink(request, env, ctx, "click");
-    if (url.pathname.startsWith(openPrefix)) return handleTrackingLink(request, env, ctx, "open");
+    if (url.pathname.startsWith(clickPrefix))
+      return handleTrackingLink(request, url, env, ctx, "click");
+    if (url.pathname.startsWith(openPrefix))
+      return handleTrackingLink(request, url, env, ctx, "open");
     if (url.pathname.startsWith(challengePrefix)) return answerHttp01(request, env, config);
     return new Response("Not found\n", { status: 404, headers: { "content-type": "text/plain" } });
   },

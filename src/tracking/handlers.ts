@@ -3,9 +3,16 @@
 // delaying the answer, and nothing here touches D1 or a Durable Object. Anything not signed for
 // this host and path is a 404 without Location: never an open redirect.
 
-import type { KeyRing } from "../pki/key-ring";
+import { base64Url } from "../util/encoding";
 import { type EngagementEvent, ipPrefix } from "./events";
-import { type LinkContent, type LinkKind, parseSigningRing, verifyToken } from "./link-token";
+import {
+  type LinkContent,
+  type LinkKind,
+  parseSigningRing,
+  type SigningRing,
+  verifyToken,
+} from "./link-token";
+import { outboxFor } from "./outbox";
 
 export const clickPrefix = "/f/";
 export const openPrefix = "/q/";
@@ -18,20 +25,17 @@ const pixel = Uint8Array.from(
   (h) => Number.parseInt(h, 16),
 );
 
-const noStore = { "cache-control": "no-store, private", "x-content-type-options": "nosniff" };
+const noStore = { "cache-control": "no-store, private" };
 
-let cachedRing: { json: string; ring: Promise<KeyRing> } | undefined;
+let cachedRing: { json: string | undefined; ring: SigningRing } | undefined;
 
 /** The signing ring, parsed once per isolate (and again only when the secret changes). */
-export function signingRing(json: string | undefined): Promise<KeyRing> {
-  if (cachedRing?.json !== json) {
-    const ring = parseSigningRing(json);
-    cachedRing = { json: json ?? "", ring };
-    ring.catch(() => {
-      cachedRing = undefined;
-    });
-  }
-  return (cachedRing as { ring: Promise<KeyRing> }).ring;
+export function signingRing(json: string | undefined): SigningRing {
+  const cached = cachedRing;
+  if (cached && cached.json === json) return cached.ring;
+  const ring = parseSigningRing(json);
+  cachedRing = { json, ring };
+  return ring;
 }
 
 const notFound = () =>
@@ -40,24 +44,26 @@ const notFound = () =>
     headers: { "content-type": "text/plain", ...noStore },
   });
 
-export async function handleTrackingLink(
+/** Synchronous on purpose: nothing here waits, so the runtime need not schedule a promise. */
+export function handleTrackingLink(
   request: Request,
+  url: URL,
   env: Env,
   ctx: ExecutionContext,
   kind: LinkKind,
-): Promise<Response> {
-  if (request.method !== "GET" && request.method !== "HEAD") {
+): Response {
+  const method = request.method;
+  if (method !== "GET" && method !== "HEAD") {
     return new Response("Method not allowed\n", {
       status: 405,
       headers: { allow: "GET, HEAD", ...noStore },
     });
   }
-  const url = new URL(request.url);
   const host = url.hostname.toLowerCase();
   const token = url.pathname.slice((kind === "click" ? clickPrefix : openPrefix).length);
-  let ring: KeyRing;
+  let ring: SigningRing;
   try {
-    ring = await signingRing(env.LINK_SIGNING_KEYS);
+    ring = signingRing(env.LINK_SIGNING_KEYS);
   } catch (error) {
     // A broken LINK_SIGNING_KEYS is ours to fix; the link may work later, so not a 404.
     console.error(JSON.stringify({ event: "config_error", message: (error as Error).message }));
@@ -66,26 +72,34 @@ export async function handleTrackingLink(
       headers: { "retry-after": "60", ...noStore },
     });
   }
-  const content = await verifyToken(ring, kind, host, token);
+  const content = verifyToken(ring, kind, host, token);
   if (!content) return notFound();
-  ctx.waitUntil(
-    record(env, engagementEvent(request, kind, host, url.protocol === "https:", content)),
+  outboxFor(env.ENGAGEMENT_EVENTS).add(
+    engagementEvent(request, kind, host, url.protocol === "https:", content),
+    ctx,
   );
-  const body = request.method === "HEAD" ? null : kind === "click" ? null : pixel;
   if (kind === "click") {
-    return new Response(body, {
+    return new Response(null, {
       status: 302,
       headers: { location: content.url as string, "referrer-policy": "no-referrer", ...noStore },
     });
   }
-
-  return new Response(body, {
-    headers: {
-      "content-type": "image/gif",
-      "content-length": String(pixel.byteLength),
-      ...noStore,
-    },
+  return new Response(method === "HEAD" ? null : pixel, {
+    headers: { "content-type": "image/gif", ...noStore },
   });
+}
+
+let isolateId: string | undefined;
+let sequence = 0;
+
+/**
+ * A unique event id without a call into the runtime per click: a random id for this isolate
+ * (drawn on first use, as randomness is not available at startup) and a counter.
+ */
+function nextEventId(): string {
+  isolateId ??= base64Url(crypto.getRandomValues(new Uint8Array(16)));
+  sequence++;
+  return `${isolateId}.${sequence.toString(36)}`;
 }
 
 function engagementEvent(
@@ -95,8 +109,9 @@ function engagementEvent(
   secure: boolean,
   content: LinkContent,
 ): EngagementEvent {
+  const headers = request.headers;
   return {
-    id: crypto.randomUUID(),
+    id: nextEventId(),
     type: kind,
     occurredAt: new Date().toISOString(),
     trackingDomain: host,
@@ -106,23 +121,8 @@ function engagementEvent(
     recipientId: content.recipientId ?? null,
     linkName: content.linkName ?? null,
     targetUrl: content.url ?? null,
-    userAgent: request.headers.get("user-agent")?.slice(0, 512) ?? null,
-    ipPrefix: ipPrefix(request.headers.get("cf-connecting-ip")),
+    userAgent: headers.get("user-agent")?.slice(0, 512) ?? null,
+    ipPrefix: ipPrefix(headers.get("cf-connecting-ip")),
     secure,
   };
-}
-
-async function record(env: Env, event: EngagementEvent): Promise<void> {
-  try {
-    await env.ENGAGEMENT_EVENTS.send(event);
-  } catch (error) {
-    console.error(
-      JSON.stringify({
-        event: "engagement_event_not_queued",
-        type: event.type,
-        domain: event.trackingDomain,
-        message: (error as Error).message,
-      }),
-    );
-  }
 }

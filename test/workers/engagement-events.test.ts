@@ -67,7 +67,8 @@ describe("the engagement event consumer", () => {
       event(accountId),
     ];
 
-    const failed = await consume(events, flakyDb(1));
+    const bodies = [{ events: events.slice(0, 2) }, { events: events.slice(2) }, { events }];
+    const failed = await consume(bodies, flakyDb(1));
     expect(failed.retryMessages.map((m: { msgId: string }) => m.msgId).sort()).toEqual([
       "msg-0",
       "msg-1",
@@ -76,21 +77,62 @@ describe("the engagement event consumer", () => {
     expect(failed.explicitAcks).toEqual([]);
     expect(await count(accountId)).toBe(0);
 
-    const retried = await consume(events, env.DB);
+    // The third message repeats the first two's events: each is still written once.
+    const retried = await consume(bodies, env.DB);
     expect(retried.explicitAcks.sort()).toEqual(["msg-0", "msg-1", "msg-2"]);
     expect(await count(accountId)).toBe(3);
 
     // A redelivery (the acknowledgement was lost) changes nothing.
-    await consume(events, env.DB);
+    await consume(bodies, env.DB);
     expect(await count(accountId)).toBe(3);
   });
 
-  it("drops a malformed message and writes the others", async () => {
+  it("drops what is malformed and writes the rest", async () => {
     const { accountId } = await newAccount();
-    const result = await consume([event(accountId), { type: "click", id: 42 }, "nonsense"], env.DB);
-    expect(result.explicitAcks.sort()).toEqual(["msg-0", "msg-1", "msg-2"]);
+    const result = await consume(
+      [
+        { events: [event(accountId), { type: "click", id: 42 }] },
+        "nonsense",
+        { events: [] },
+        event(accountId),
+      ],
+      env.DB,
+    );
+    expect(result.explicitAcks.sort()).toEqual(["msg-0", "msg-1", "msg-2", "msg-3"]);
     expect(result.retryMessages).toEqual([]);
     expect(await count(accountId)).toBe(1);
+  });
+
+  it("keeps every field of an event as sent, the IP prefix and nulls included", async () => {
+    const { accountId } = await newAccount();
+    const sent = event(accountId, {
+      type: "open",
+      subaccountId: 7,
+      targetUrl: null,
+      linkName: null,
+      userAgent: "Mozilla/5.0 (“quoted” ünïcödé)",
+      ipPrefix: "2001:db8:1::/48",
+      secure: false,
+    });
+    await consume([{ events: [sent] }], env.DB);
+    const row = await env.DB.prepare("SELECT * FROM engagement_events WHERE id = ?")
+      .bind(sent.id)
+      .first();
+    expect(row).toEqual({
+      id: sent.id,
+      type: "open",
+      occurred_at: sent.occurredAt,
+      tracking_domain: sent.trackingDomain,
+      account_id: accountId,
+      subaccount_id: 7,
+      message_id: "m-1",
+      recipient_id: "r-1",
+      link_name: null,
+      target_url: null,
+      user_agent: "Mozilla/5.0 (“quoted” ünïcödé)",
+      ip_prefix: "2001:db8:1::/48",
+      secure: 0,
+    });
   });
 });
 
