@@ -6,7 +6,7 @@
 // port and keeps its account between certificates; lego and certbot are timed per invocation,
 // as their users run them.
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -15,9 +15,10 @@ import { newAccount } from "../../src/acme/account";
 import { AcmeClient } from "../../src/acme/client";
 import { generateAccountKey } from "../../src/acme/jws";
 import { issueCertificate } from "../../test/support/acme-driver";
+import { updateReadmeBlock } from "../lib/bench";
 import { findBinary, startPebble, startStack } from "../lib/local-stack";
 import { stopDaemon } from "../lib/processes";
-import { caCertificatePath, dynamicZone, projectRoot } from "../lib/stack-config";
+import { caCertificatePath, dynamicZone } from "../lib/stack-config";
 
 const pebble = { name: "pebble-bench", acmePort: 14500, managementPort: 14515, httpPort: 5005 };
 const directory = `https://127.0.0.1:${pebble.acmePort}/dir`;
@@ -193,20 +194,7 @@ async function main(): Promise<void> {
   }
   const table = report(results, count);
   console.log(table);
-  if (values["update-readme"]) {
-    const path = `${projectRoot}/README.md`;
-    const readme = readFileSync(path, "utf8");
-    const marker = /(<!-- bench:issuance -->\n)[\s\S]*?(\n<!-- \/bench:issuance -->)/;
-    if (!marker.test(readme)) throw new Error("README.md has no <!-- bench:issuance --> block");
-    writeFileSync(
-      path,
-      readme.replace(
-        marker,
-        `$1${table}\n\nMeasured ${new Date().toISOString().slice(0, 10)} on this project's CI machine kind (2 cores).$2`,
-      ),
-    );
-    console.error("README.md updated.");
-  }
+  if (values["update-readme"]) updateReadmeBlock("issuance", table);
 }
 
 main().catch((error: unknown) => {

@@ -3,12 +3,13 @@
 // in Miniflare with a local D1 seeded with N domains, of which the same number are overdue in
 // every case; the scheduled handler is invoked as Cloudflare would and timed. The smallest size
 // is the baseline the others are compared with, in the same run.
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { parseArgs } from "node:util";
 import { readD1Migrations } from "@cloudflare/vitest-pool-workers";
 import { Miniflare } from "miniflare";
+import { median, updateReadmeBlock } from "../lib/bench";
 import { generatedKeyRing, localWorkerVars, projectRoot } from "../lib/stack-config";
 import { wrangler } from "../lib/wrangler";
 
@@ -84,9 +85,6 @@ async function measure(size: number, due: number, script: string): Promise<numbe
   }
 }
 
-const median = (values: number[]) =>
-  [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? Number.NaN;
-
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
@@ -121,20 +119,7 @@ async function main(): Promise<void> {
     ),
   ].join("\n");
   console.log(table);
-  if (values["update-readme"]) {
-    const path = `${projectRoot}/README.md`;
-    const readme = readFileSync(path, "utf8");
-    const marker = /(<!-- bench:sweep -->\n)[\s\S]*?(\n<!-- \/bench:sweep -->)/;
-    if (!marker.test(readme)) throw new Error("README.md has no <!-- bench:sweep --> block");
-    writeFileSync(
-      path,
-      readme.replace(
-        marker,
-        `$1${table}\n\nMeasured ${new Date().toISOString().slice(0, 10)} on this project's CI machine kind (2 cores).$2`,
-      ),
-    );
-    console.error("README.md updated.");
-  }
+  if (values["update-readme"]) updateReadmeBlock("sweep", table);
 }
 
 main().catch((error: unknown) => {
