@@ -6,6 +6,7 @@ import { defineConfig } from "vitest/config";
 import {
   dynamicZone,
   generatedKeyRing,
+  generatedToken,
   localWorkerVars,
   testPebble,
   urls,
@@ -26,6 +27,7 @@ export default defineConfig(async () => {
                   ...localWorkerVars,
                   KEY_ENCRYPTION_KEYS: generatedKeyRing(),
                   LINK_SIGNING_KEYS: generatedKeyRing(),
+                  EDGE_PULL_TOKEN: generatedToken(),
                   TEST_MIGRATIONS: migrations,
                   // Where tests inside workerd find the test CA and the DNS/HTTP-01 test API.
                   TEST_PEBBLE_DIRECTORY: testPebble.directory,

@@ -17,6 +17,10 @@ const schema: readonly string[][] = [
        id INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, from_phase TEXT NOT NULL, to_phase TEXT NOT NULL,
        status TEXT NOT NULL, reason TEXT NOT NULL, error_code TEXT)`,
   ],
+  [
+    // A deleted domain whose removal from the TLS edge has not succeeded yet.
+    "CREATE TABLE retirement (id INTEGER PRIMARY KEY CHECK (id = 1), domain TEXT NOT NULL, attempts INTEGER NOT NULL)",
+  ],
 ];
 
 /** How many transition events an object keeps. */
@@ -215,6 +219,28 @@ export class SqlCertificateStore implements CertificateStore {
       now,
       serial,
     );
+  }
+
+  retirement(): { domain: string; attempts: number } | null {
+    return (
+      this.sql
+        .exec<{ domain: string; attempts: number }>(
+          "SELECT domain, attempts FROM retirement WHERE id = 1",
+        )
+        .toArray()[0] ?? null
+    );
+  }
+
+  setRetirement(domain: string, attempts: number): void {
+    this.sql.exec(
+      "INSERT INTO retirement (id, domain, attempts) VALUES (1, ?1, ?2) ON CONFLICT (id) DO UPDATE SET domain = ?1, attempts = ?2",
+      domain,
+      attempts,
+    );
+  }
+
+  clearRetirement(): void {
+    this.sql.exec("DELETE FROM retirement");
   }
 
   history(): CertificateRecord[] {

@@ -7,7 +7,7 @@ import { AcmeClient } from "../src/acme/client";
 import { importAccountKey } from "../src/acme/jws";
 import { AcmeNetworkError } from "../src/acme/problem";
 import { loadConfig } from "../src/config";
-import { edgePullDeployer } from "../src/deploy/edge-pull";
+import { deployerFor } from "../src/deploy";
 import { createDohResolver } from "../src/dns/doh";
 import type { Region, TlsState } from "../src/domains/model";
 import { mirrorCertificateStatus } from "../src/domains/repository";
@@ -45,11 +45,22 @@ export interface CertificateView {
   history: CertificateRecord[];
 }
 
+/** What the edge-pull endpoint hands a TLS terminator (the key still wrapped). */
+export interface EdgeCertificate {
+  serial: string;
+  chainPem: string;
+  notAfter: string;
+  wrappedKey: string;
+}
+
 /** Mirroring to D1 failed: try again this soon, even when no step is due. */
 const mirrorRetryMs = 10_000;
 
+/** Waits between attempts to take a deleted domain off the edge: 1 min doubling, at most a day. */
+const retirementDelayMs = (attempts: number) => Math.min(60_000 * 2 ** (attempts - 1), 86_400_000);
+
 export class DomainCertificate extends DurableObject<Env> {
-  readonly #store: SqlCertificateStore;
+  #store: SqlCertificateStore;
   #keyRing: Promise<KeyRing> | undefined;
   #account:
     | Promise<{
@@ -65,6 +76,8 @@ export class DomainCertificate extends DurableObject<Env> {
 
   /** Start (or restart) issuance for `domain`; harmless when it is already under way. */
   async enable(domain: string, region: Region): Promise<CertificateView> {
+    // Created again after a deletion whose edge removal is still pending: it deploys anew instead.
+    this.#store.clearRetirement();
     const loaded = this.#store.load();
     const state = loaded?.state ?? initialState(domain, region, new Date());
     if (state.domain !== domain)
@@ -83,10 +96,42 @@ export class DomainCertificate extends DurableObject<Env> {
     return this.view();
   }
 
-  /** The domain is deleted: forget everything, keys included. */
-  async destroy(): Promise<void> {
+  /**
+   * The domain is deleted: forget everything, keys included, and take it off the TLS edge (from
+   * the alarm; until the edge confirms, only a note of the domain's name is kept).
+   */
+  async destroy(domain?: string): Promise<void> {
+    const name = this.#store.load()?.state.domain ?? domain;
+    const deployed = this.#store.history().length > 0 || this.#store.retirement() !== null;
     await this.ctx.storage.deleteAlarm();
     await this.ctx.storage.deleteAll();
+    this.#store = new SqlCertificateStore(this.ctx.storage.sql);
+    if (name && deployed) {
+      // Off the edge from the alarm, right away: the caller (an API request) does not wait.
+      this.#store.setRetirement(name, 0);
+      await this.ctx.storage.setAlarm(Date.now());
+    }
+  }
+
+  /** The certificate a TLS terminator should serve: the current one, or `serial` being deployed. */
+  async edgeCertificate(serial?: string): Promise<EdgeCertificate | null> {
+    const state = this.#store.load()?.state;
+    if (!state) return null;
+    const wanted =
+      serial === undefined
+        ? state.current?.serial
+        : serial === state.current?.serial ||
+            (state.phase === "deploy" && serial === state.candidate?.serial)
+          ? serial
+          : undefined;
+    const stored = wanted ? this.#store.certificate(wanted) : null;
+    if (!stored || Date.parse(stored.notAfter) <= Date.now()) return null;
+    return {
+      serial: stored.serial,
+      chainPem: stored.chainPem,
+      notAfter: stored.notAfter,
+      wrappedKey: stored.wrappedKey,
+    };
   }
 
   /** The key authorization for an HTTP-01 token, if this object is waiting for that challenge. */
@@ -120,6 +165,8 @@ export class DomainCertificate extends DurableObject<Env> {
   }
 
   override async alarm(): Promise<void> {
+    const retiring = this.#store.retirement();
+    if (retiring) return this.#retire(retiring.domain, retiring.attempts);
     let loaded = this.#store.load();
     if (!loaded?.state.enabled) return;
     // Time alone may have changed the status: a serving certificate expires.
@@ -177,7 +224,7 @@ export class DomainCertificate extends DurableObject<Env> {
       const exists = await mirrorCertificateStatus(this.env.DB, state.domain, publicTls(state));
       if (!exists) {
         // The domain was deleted while this object was busy: stop for good.
-        await this.destroy();
+        await this.destroy(state.domain);
         return;
       }
     } catch (error) {
@@ -215,8 +262,29 @@ export class DomainCertificate extends DurableObject<Env> {
       },
       keyRing: () => this.#ring(),
       store: this.#store,
-      deployer: edgePullDeployer,
+      deployer: deployerFor(this.env),
     };
+  }
+
+  /** Takes a deleted domain off the edge; on failure, notes it and tries again later. */
+  async #retire(domain: string, attempts: number): Promise<void> {
+    try {
+      await deployerFor(this.env).remove(domain);
+      await this.ctx.storage.deleteAll();
+      this.#store = new SqlCertificateStore(this.ctx.storage.sql);
+    } catch (error) {
+      const next = attempts + 1;
+      console.error(
+        JSON.stringify({
+          event: "edge_removal_failed",
+          domain,
+          attempts: next,
+          message: (error as Error).message,
+        }),
+      );
+      this.#store.setRetirement(domain, next);
+      await this.ctx.storage.setAlarm(Date.now() + retirementDelayMs(next));
+    }
   }
 
   #ring(): Promise<KeyRing> {

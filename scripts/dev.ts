@@ -5,7 +5,13 @@ import { parseArgs } from "node:util";
 import { apiKeyStatements } from "./lib/api-key-sql";
 import { installPackages, missingPackages, startStack } from "./lib/local-stack";
 import { startLocalWorker } from "./lib/local-worker";
-import { exampleRecords, generatedKeyRing, ports, projectRoot } from "./lib/stack-config";
+import {
+  exampleRecords,
+  generatedKeyRing,
+  generatedToken,
+  ports,
+  projectRoot,
+} from "./lib/stack-config";
 import { wrangler } from "./lib/wrangler";
 
 async function main(): Promise<void> {
@@ -73,7 +79,8 @@ Ctrl-C stops the worker; \`npm run stack:stop\` stops the local stack.
 function writeDevVars(path: string): void {
   const example = readFileSync(`${projectRoot}/.dev.vars.example`, "utf8")
     .replace(/^KEY_ENCRYPTION_KEYS=.*$/m, `KEY_ENCRYPTION_KEYS=${generatedKeyRing()}`)
-    .replace(/^LINK_SIGNING_KEYS=.*$/m, `LINK_SIGNING_KEYS=${generatedKeyRing()}`);
+    .replace(/^LINK_SIGNING_KEYS=.*$/m, `LINK_SIGNING_KEYS=${generatedKeyRing()}`)
+    .replace(/^EDGE_PULL_TOKEN=.*$/m, `EDGE_PULL_TOKEN=${generatedToken()}`);
   if (!existsSync(path)) {
     writeFileSync(path, example, { mode: 0o600 });
     console.log("Wrote .dev.vars from .dev.vars.example, with a fresh key ring.");

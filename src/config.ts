@@ -32,6 +32,12 @@ export interface Config {
   endpoints: Readonly<Record<Region, RegionEndpoints>>;
   /** Names treated as public suffixes beyond the Public Suffix List (local test zones). */
   extraPublicSuffixes: readonly string[];
+  /** Where issued certificates go to be served (src/deploy). */
+  deployer: {
+    kind: "edge-pull" | "cloudflare-for-saas";
+    /** The Cloudflare API's base URL, when not Cloudflare's own (a stand-in in tests). */
+    cloudflareApiBaseUrl: string | null;
+  };
 }
 
 export class ConfigError extends Error {
@@ -83,6 +89,8 @@ const envSchema = z.object({
   STANDARD_ENDPOINT_US: hostname,
   STANDARD_ENDPOINT_EU: hostname,
   EXTRA_PUBLIC_SUFFIXES: hostnameList.pipe(z.array(hostname)),
+  CERTIFICATE_DEPLOYER: z.enum(["edge-pull", "cloudflare-for-saas"]).default("edge-pull"),
+  CLOUDFLARE_API_BASE_URL: z.union([z.literal(""), z.url({ protocol: /^https?$/ })]).default(""),
 });
 
 const cache = new WeakMap<object, Config>();
@@ -109,6 +117,10 @@ export function loadConfig(env: Env): Config {
       eu: { v2: vars.V2_ENDPOINT_EU, standard: vars.STANDARD_ENDPOINT_EU },
     },
     extraPublicSuffixes: vars.EXTRA_PUBLIC_SUFFIXES,
+    deployer: {
+      kind: vars.CERTIFICATE_DEPLOYER,
+      cloudflareApiBaseUrl: vars.CLOUDFLARE_API_BASE_URL || null,
+    },
   };
   cache.set(env, config);
   return config;

@@ -4,6 +4,7 @@
 import { createApiApp } from "../src/api/app";
 import { misconfigured } from "../src/api/errors";
 import { type Config, ConfigError, loadConfig } from "../src/config";
+import { changeFeedRetentionMs, pruneChanges } from "../src/deploy/edge-pull";
 import { answerHttp01, challengePrefix } from "../src/issuance/http01-responder";
 import { sweepDueCertificates } from "../src/issuance/sweep";
 import { consumeEngagementBatch } from "../src/tracking/events";
@@ -34,7 +35,9 @@ export default {
   },
 
   async scheduled(controller, env): Promise<void> {
-    await sweepDueCertificates(env, new Date(controller.scheduledTime));
+    const now = new Date(controller.scheduledTime);
+    await sweepDueCertificates(env, now);
+    await pruneChanges(env.DB, new Date(now.getTime() - changeFeedRetentionMs));
   },
 
   async queue(batch, env): Promise<void> {

@@ -24,6 +24,13 @@ export const ports = {
   ariDirectory: 14600,
   dnssHttp: 14080,
   dnssDns: 14081,
+  /** The local TLS terminator (scripts/tls-edge.ts): HTTPS for tracking domains. */
+  tlsEdge: 14443,
+  /** The Cloudflare API stand-in of the e2e tests. */
+  cloudflareStandin: 14700,
+  /** A worker and a Pebble of their own for the Cloudflare deployer's e2e test. */
+  cloudflareWorker: 5006,
+  cloudflarePebbleAcme: 14200,
 } as const;
 
 /** Names the static test zone serves (dnsmasq). All answer 127.0.0.1, IPv4 only (Pebble dials AAAA first). */
@@ -84,10 +91,19 @@ export const localWorkerVars = {
   EU_JURISDICTION: "",
   ACME_EAB_KID: "",
   ACME_EAB_HMAC_KEY: "",
+  CERTIFICATE_DEPLOYER: "edge-pull",
+  CLOUDFLARE_API_BASE_URL: "",
+  CLOUDFLARE_API_TOKEN: "",
+  CLOUDFLARE_ZONE_ID: "",
 } as const;
 
 /** A fresh key ring for KEY_ENCRYPTION_KEYS: 32 random bytes under the id "local". */
 export function generatedKeyRing(): string {
   const key = Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString("base64");
   return JSON.stringify({ current: "local", keys: { local: key } });
+}
+
+/** A fresh random bearer token (EDGE_PULL_TOKEN): 32 bytes, base64url. */
+export function generatedToken(): string {
+  return Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString("base64url");
 }

@@ -6,6 +6,7 @@ import { requireApiKey } from "./auth";
 import type { AppEnv } from "./context";
 import { ApiError, errorResponse, handleError, sparkPostCodes } from "./errors";
 import { certificateRoutes } from "./routes/certificate";
+import { edgePullRoutes } from "./routes/edge-pull";
 import { eventRoutes } from "./routes/events";
 import { sendingDomainRoutes } from "./routes/sending-domains";
 import { subaccountRoutes } from "./routes/subaccounts";
@@ -63,6 +64,7 @@ export function createApiApp(): OpenAPIHono<AppEnv> {
     security: [{ apiKey: [] }],
   }));
   app.route("/api/v1", v1);
+  app.route("/internal/v1", edgePullRoutes());
   answerWrongMethods(app);
   return app;
 }

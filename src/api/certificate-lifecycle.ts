@@ -51,4 +51,4 @@ export const stopIssuance = (env: Env, d: Pick<TrackingDomain, "domain" | "regio
   domainCertificateStub(env, d.domain, d.region).disable();
 
 export const forgetCertificates = (env: Env, d: Pick<TrackingDomain, "domain" | "region">) =>
-  domainCertificateStub(env, d.domain, d.region).destroy();
+  domainCertificateStub(env, d.domain, d.region).destroy(d.domain);

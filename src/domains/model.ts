@@ -43,6 +43,10 @@ export const errorCodes = [
   "acme:temporary",
   "policy:public_suffix",
   "policy:blocked",
+  "deploy:unauthorized",
+  "deploy:rejected",
+  "deploy:rate_limited",
+  "deploy:unavailable",
   "service:internal",
 ] as const;
 export type ErrorCode = (typeof errorCodes)[number];

@@ -1,6 +1,7 @@
 // Turns what went wrong into a Failure the user can act on: a stable error code, who must act,
 // a sentence saying what happened, and how hard to retry. Pure.
 import { AcmeNetworkError, AcmeProblem, AcmeProtocolError, acmeErrorTypes } from "../acme/problem";
+import { DeployError } from "../deploy/deployer";
 import { KeyRingError } from "../pki/key-wrap";
 import type { EligibilityCheck } from "./eligibility";
 import type { Failure } from "./state";
@@ -115,6 +116,20 @@ export function failureFrom(error: unknown): Failure {
       code: "acme:temporary",
       actionBy: "provider",
       detail: `The CA answered something unexpected: ${error.message}`,
+    };
+  }
+  if (error instanceof DeployError) {
+    return {
+      severity:
+        error.code === "deploy:unavailable"
+          ? "transient"
+          : error.code === "deploy:rate_limited"
+            ? "rate_limited"
+            : "failed",
+      code: error.code,
+      actionBy: "provider",
+      detail: `The certificate was issued but the TLS edge did not take it: ${error.message}`,
+      ...(error.retryAfter ? { retryAt: error.retryAfter.toISOString() } : {}),
     };
   }
   if (error instanceof KeyRingError) {

@@ -369,15 +369,22 @@ function fail(state: CertificateState, failure: Failure, now: Date): Decision {
     lifetimeMs: Date.parse(state.current.notAfter) - Date.parse(state.current.notBefore),
   };
   const retryAt = nextFailureRetry(now, failures, notBefore, lifetime ?? undefined);
+  // The edge would not take a certificate we hold: try deploying it again, not a new order
+  // (while it has a day or more to live).
+  const redeploy =
+    retryAt !== null &&
+    state.phase === "deploy" &&
+    state.candidate !== null &&
+    Date.parse(state.candidate.notAfter) - retryAt.getTime() > 24 * 3600_000;
   const next: CertificateState = {
     ...state,
-    phase: retryAt ? "check" : "idle",
+    phase: redeploy ? "deploy" : retryAt ? "check" : "idle",
     nextRunAt: retryAt?.toISOString() ?? null,
     failures,
     stepRetries: 0,
     polls: 0,
-    order: null,
-    candidate: null,
+    order: redeploy ? state.order : null,
+    candidate: redeploy ? state.candidate : null,
     error: retryAt
       ? error
       : {

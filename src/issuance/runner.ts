@@ -10,10 +10,12 @@ import { keyAuthorization } from "../acme/jws";
 import { finalizeOrder, getOrder, newOrder } from "../acme/order";
 import { AcmeProblem, parseProblem } from "../acme/problem";
 import type { Order } from "../acme/types";
+import type { Deployer } from "../deploy/deployer";
 import { parseCertificate } from "../pki/certificate";
 import { createCsr } from "../pki/csr";
 import { type KeyRing, unwrapKey, wrapKey } from "../pki/key-wrap";
 import { exportPkcs8, generateKeyPair, importPkcs8 } from "../pki/keys";
+import { toPem } from "../pki/pem";
 import { hex } from "../util/encoding";
 import { checkEligibility, type EligibilityContext } from "./eligibility";
 import { failureFrom, ineligible, isLostResource } from "./failures";
@@ -42,16 +44,6 @@ export interface CertificateStore {
   activate(serial: string): void;
 }
 
-/** Puts a certificate and its key where the TLS edge serves them (see src/deploy). */
-export interface Deployer {
-  deploy(input: {
-    domain: string;
-    serial: string;
-    chainPem: string;
-    wrappedKey: string;
-  }): Promise<void>;
-}
-
 export interface StepContext {
   acme: () => Promise<{ client: AcmeClient; signer: Signer }>;
   /** The CA forgot our account (a restarted test CA): register the same key again. */
@@ -59,6 +51,7 @@ export interface StepContext {
   eligibility: () => Promise<EligibilityContext>;
   keyRing: () => Promise<KeyRing>;
   store: CertificateStore;
+  /** Puts a certificate and its key where the TLS edge serves them (see src/deploy). */
   deployer: Deployer;
 }
 
@@ -273,7 +266,8 @@ async function perform(state: CertificateState, context: StepContext): Promise<O
         domain,
         serial: stored.serial,
         chainPem: stored.chainPem,
-        wrappedKey: stored.wrappedKey,
+        privateKeyPem: async () =>
+          toPem("PRIVATE KEY", await unwrapKey(await context.keyRing(), stored.wrappedKey, domain)),
       });
       context.store.activate(stored.serial);
       return { kind: "deployed" };

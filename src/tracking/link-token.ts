@@ -5,6 +5,7 @@
 import { hmac } from "@noble/hashes/hmac.js";
 import { sha256 } from "@noble/hashes/sha2.js";
 import { type KeyRing, mapKeyRing, parseRawKeyRing } from "../pki/key-ring";
+import { equalInConstantTime } from "../util/constant-time";
 import { base64Url, fromBase64Url, fromUtf8, utf8 } from "../util/encoding";
 
 export type LinkKind = "click" | "open";
@@ -41,14 +42,6 @@ export function parseSigningRing(json: string | undefined): SigningRing {
 }
 
 const macOf = (key: SigningKey, data: Uint8Array): Uint8Array => key.clone().update(data).digest();
-
-/** Compares in time that depends only on the length, never on where the texts differ. */
-function equalInConstantTime(a: string, b: string): boolean {
-  if (a.length !== b.length) return false;
-  let difference = 0;
-  for (let i = 0; i < a.length; i++) difference |= a.charCodeAt(i) ^ b.charCodeAt(i);
-  return difference === 0;
-}
 
 /** A cheap test for an http(s) URL's start: what a click re-checks on every redirect. */
 export const startsHttp = (url: string): boolean => /^https?:\/\//i.test(url);

@@ -10,6 +10,7 @@ import { stackIsRunning } from "../../scripts/lib/local-stack";
 import { startLocalWorker } from "../../scripts/lib/local-worker";
 import {
   generatedKeyRing,
+  generatedToken,
   localWorkerVars,
   ports,
   stackDir,
@@ -32,6 +33,8 @@ declare module "vitest" {
     persistTo: string;
     /** The worker's CA directory: Pebble's with renewal information (test/support/ari-directory.ts). */
     ariDirectory: string;
+    /** The worker's EDGE_PULL_TOKEN, for the TLS edge under test. */
+    edgePullToken: string;
   }
 }
 
@@ -61,6 +64,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
 
   // The worker's CA directory: Pebble's, with renewal information (RFC 9773) added by a stand-in.
   const ari = await startAriDirectory(urls.acmeDirectory, ports.ariDirectory);
+  const edgePullToken = generatedToken();
   const worker = await startLocalWorker({
     port: ports.worker,
     persistTo,
@@ -69,11 +73,13 @@ export default async function setup(project: TestProject): Promise<() => Promise
       ACME_DIRECTORY_URL: ari.directory,
       KEY_ENCRYPTION_KEYS: generatedKeyRing(),
       LINK_SIGNING_KEYS: generatedKeyRing(),
+      EDGE_PULL_TOKEN: edgePullToken,
     },
   });
   project.provide("workerUrl", worker.url);
   project.provide("persistTo", persistTo);
   project.provide("ariDirectory", ari.directory);
+  project.provide("edgePullToken", edgePullToken);
   project.provide("apiKeys", {
     alpha: alpha.key,
     beta: beta.key,

@@ -1,0 +1,101 @@
+// The Cloudflare for SaaS deployer: each tracking domain is a custom hostname on our SaaS zone,
+// serving our certificate (a custom certificate and key, uploaded with the official SDK).
+// deploy: find the hostname by name, replace its certificate, or create it with the certificate;
+// remove: delete the hostname. Both idempotent: looked up by name every time, nothing to drift.
+// Cloudflare's failures become DeployErrors (deploy:*) that the lifecycle shows and retries.
+import { APIConnectionError, APIError } from "cloudflare/core/error";
+import { BaseCustomHostnames } from "cloudflare/resources/custom-hostnames/custom-hostnames";
+import { createClient } from "cloudflare/tree-shakable";
+import { DeployError, type Deployer } from "./deployer";
+
+export interface CloudflareSaasOptions {
+  apiToken: string;
+  zoneId: string;
+  /** The API's base URL; the SDK's default (api.cloudflare.com/client/v4) when absent. */
+  baseUrl?: string;
+  /** Per request; a step of the lifecycle must stay bounded. */
+  timeoutMs?: number;
+}
+
+export function cloudflareSaasDeployer(options: CloudflareSaasOptions): Deployer {
+  const client = createClient({
+    resources: [BaseCustomHostnames],
+    apiToken: options.apiToken,
+    ...(options.baseUrl ? { baseURL: options.baseUrl } : {}),
+    timeout: options.timeoutMs ?? 15_000,
+    // One quick retry of 429/5xx/timeouts in the SDK; the lifecycle's own schedule does the rest.
+    maxRetries: 1,
+  });
+  const zone_id = options.zoneId;
+
+  /** The ids of the custom hostnames named `domain` (one, unless someone added another by hand). */
+  const hostnamesNamed = async (domain: string): Promise<string[]> => {
+    const page = await client.customHostnames.list({ zone_id, hostname: { exact: domain } });
+    return page.result.filter((h) => h.hostname === domain).map((h) => h.id);
+  };
+
+  return {
+    async deploy({ domain, chainPem, privateKeyPem }) {
+      const ssl = {
+        custom_certificate: chainPem,
+        custom_key: await privateKeyPem(),
+        // Serve the chain exactly as the CA sent it.
+        bundle_method: "force" as const,
+        settings: { min_tls_version: "1.2" as const },
+      };
+      await cloudflareCall(`deploy ${domain}`, async () => {
+        const [id] = await hostnamesNamed(domain);
+        if (id) await client.customHostnames.edit(id, { zone_id, ssl });
+        else await client.customHostnames.create({ zone_id, hostname: domain, ssl });
+      });
+    },
+    async remove(domain) {
+      await cloudflareCall(`remove ${domain}`, async () => {
+        for (const id of await hostnamesNamed(domain)) {
+          await client.customHostnames.delete(id, { zone_id }).catch((error: unknown) => {
+            // Gone already (a retry after a lost answer): that is what we wanted.
+            if (!(error instanceof APIError && error.status === 404)) throw error;
+          });
+        }
+      });
+    },
+  };
+}
+
+async function cloudflareCall(what: string, call: () => Promise<void>): Promise<void> {
+  try {
+    await call();
+  } catch (error) {
+    throw deployErrorFrom(what, error);
+  }
+}
+
+/** What a Cloudflare API failure means for the lifecycle. */
+export function deployErrorFrom(what: string, error: unknown): DeployError {
+  if (error instanceof APIConnectionError) {
+    return new DeployError(
+      "deploy:unavailable",
+      `Cloudflare could not be reached (${what}): ${error.message}`,
+    );
+  }
+  if (error instanceof APIError) {
+    const said = error.errors.map((e) => `${e.code}: ${e.message}`).join("; ");
+    const message = `Cloudflare answered HTTP ${error.status} to ${what}${said ? ` (${said})` : ""}`;
+    const status = error.status ?? 0;
+    if (status === 401 || status === 403) return new DeployError("deploy:unauthorized", message);
+    if (status === 429) {
+      const seconds = Number(error.headers?.get("retry-after"));
+      return new DeployError(
+        "deploy:rate_limited",
+        message,
+        Number.isFinite(seconds) && seconds > 0 ? new Date(Date.now() + seconds * 1000) : undefined,
+      );
+    }
+    if (status >= 500) return new DeployError("deploy:unavailable", message);
+    return new DeployError("deploy:rejected", message);
+  }
+  return new DeployError(
+    "deploy:unavailable",
+    `Cloudflare's answer to ${what} made no sense: ${(error as Error).message}`,
+  );
+}

@@ -1,0 +1,179 @@
+// HTTPS for a tracking domain through the TLS edge (scripts/tls-edge.ts), as a recipient's
+// browser meets it: a client that trusts only Pebble's root completes a verified handshake for the
+// domain and gets the 302 of a minted link; after a renewal the edge serves the new certificate
+// without a restart; after the domain is deleted there is no handshake at all.
+import { request } from "node:https";
+import { connect, type PeerCertificate } from "node:tls";
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { urls } from "../../scripts/lib/stack-config";
+import { startTlsEdge, type TlsEdge } from "../../scripts/tls-edge";
+import { api, getDomain, verifiedManagedDomain, waitForDomain } from "./helpers";
+import { pebbleRoot } from "./pebble";
+
+const key = () => inject("apiKeys").alpha;
+let edge: TlsEdge;
+let root: string;
+
+beforeAll(async () => {
+  root = await pebbleRoot(urls.pebbleManagement);
+  edge = await startTlsEdge({
+    port: 0,
+    origin: inject("workerUrl"),
+    token: inject("edgePullToken"),
+    pollIntervalMs: 250,
+    log: () => {},
+  });
+});
+
+afterAll(async () => {
+  await edge?.close();
+  await setWindowPolicy(null);
+});
+
+const ariControl = () => inject("ariDirectory").replace(/\/dir$/, "/control");
+const setWindowPolicy = (policy: { startInSeconds: number; endInSeconds: number } | null) =>
+  fetch(`${ariControl()}/policy`, { method: "PUT", body: JSON.stringify(policy) });
+
+/** A TLS handshake for `domain` trusting only Pebble's root: the verdict and the leaf. */
+function handshake(
+  domain: string,
+): Promise<{ authorized: boolean; error?: string; certificate?: PeerCertificate }> {
+  return new Promise((resolve) => {
+    const socket = connect({ host: "127.0.0.1", port: edge.port, servername: domain, ca: [root] });
+    socket.once("secureConnect", () => {
+      resolve({
+        authorized: socket.authorized,
+        ...(socket.authorizationError ? { error: String(socket.authorizationError) } : {}),
+        certificate: socket.getPeerCertificate(),
+      });
+      socket.end();
+    });
+    socket.once("error", (error) => resolve({ authorized: false, error: error.message }));
+  });
+}
+
+/** GET over HTTPS through the edge, verifying the certificate against Pebble's root only. */
+function httpsGet(url: string): Promise<{ status: number; location?: string }> {
+  const target = new URL(url);
+  return new Promise((resolve, reject) => {
+    const req = request(
+      {
+        host: "127.0.0.1",
+        port: edge.port,
+        servername: target.hostname,
+        path: `${target.pathname}${target.search}`,
+        headers: { host: target.hostname },
+        ca: [root],
+        agent: false,
+      },
+      (res) => {
+        res.resume();
+        resolve({
+          status: res.statusCode ?? 0,
+          ...(res.headers.location ? { location: res.headers.location } : {}),
+        });
+      },
+    );
+    req.once("error", reject);
+    req.end();
+  });
+}
+
+const servedSerial = async (domain: string) =>
+  ((await handshake(domain)).certificate?.serialNumber ?? "").toLowerCase();
+
+async function currentSerial(domain: string): Promise<string> {
+  const view = await (await api(key(), "GET", `/tracking-domains/${domain}/certificate`)).json<{
+    results: { certificate: { serial: string } | null };
+  }>();
+  return (view.results.certificate?.serial ?? "").toLowerCase();
+}
+
+async function eventually<T>(what: string, probe: () => Promise<T>, done: (value: T) => boolean) {
+  const deadline = Date.now() + 30_000;
+  let last: T | undefined;
+  while (Date.now() < deadline) {
+    last = await probe();
+    if (done(last)) return last;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  throw new Error(`${what}: not within 30 s; last ${JSON.stringify(last)}`);
+}
+
+describe("TLS edge", () => {
+  it("completes a verified handshake for a managed domain and serves the 302 of a minted link", async () => {
+    const domain = await verifiedManagedDomain(key());
+    await waitForDomain(key(), domain, (d) => d.status.tls_status === "valid");
+
+    const shaken = await handshake(domain);
+    expect(shaken.error).toBeUndefined();
+    expect(shaken.authorized).toBe(true);
+    expect(shaken.certificate?.subjectaltname).toBe(`DNS:${domain}`);
+    expect(shaken.certificate?.serialNumber.toLowerCase()).toBe(await currentSerial(domain));
+
+    const sending = `mail-${domain}`;
+    expect(
+      (await api(key(), "POST", "/sending-domains", { domain: sending, tracking_domain: domain }))
+        .status,
+    ).toBe(200);
+    const minted = await api(key(), "POST", "/tracking-links", {
+      sending_domain: sending,
+      links: [{ url: "https://shop.example/welcome?x=1" }],
+    });
+    const link = (await minted.json<{ results: { links: { tracked_url: string }[] } }>()).results
+      .links[0]?.tracked_url as string;
+    expect(link.startsWith(`https://${domain}/f/`)).toBe(true);
+    expect(await httpsGet(link)).toEqual({
+      status: 302,
+      location: "https://shop.example/welcome?x=1",
+    });
+  });
+
+  it("refuses the handshake for a name the worker has no certificate for", async () => {
+    const shaken = await handshake("unknown-name.dyn.test");
+    expect(shaken.authorized).toBe(false);
+    expect(shaken.certificate).toBeUndefined();
+  });
+
+  it("serves the renewed certificate without a restart", { timeout: 60_000 }, async () => {
+    // The CA will suggest renewing a few seconds after it first hears of each certificate.
+    await setWindowPolicy({ startInSeconds: 3, endInSeconds: 5 });
+    const domain = await verifiedManagedDomain(key());
+    await waitForDomain(key(), domain, (d) => d.status.tls_status === "valid");
+    const first = await servedSerial(domain);
+    expect(first).toBe(await currentSerial(domain));
+
+    const renewed = await eventually(
+      "a renewal",
+      () => currentSerial(domain),
+      (serial) => serial !== "" && serial !== first,
+    );
+    await setWindowPolicy(null);
+    expect(renewed).not.toBe(first);
+
+    // The edge follows the change feed: the handshake shows whatever the domain now serves.
+    const served = await eventually(
+      "the edge serving the renewed certificate",
+      async () => [await servedSerial(domain), await currentSerial(domain)] as const,
+      ([edgeSerial, apiSerial]) => edgeSerial !== first && edgeSerial === apiSerial,
+    );
+    expect(served[0]).not.toBe(first);
+    expect((await handshake(domain)).authorized).toBe(true);
+  });
+
+  it("stops the handshake once the domain is deleted", async () => {
+    const domain = await verifiedManagedDomain(key());
+    await waitForDomain(key(), domain, (d) => d.status.tls_status === "valid");
+    expect((await handshake(domain)).authorized).toBe(true);
+
+    expect((await api(key(), "DELETE", `/tracking-domains/${domain}`)).status).toBe(204);
+    await expect(getDomain(key(), domain)).rejects.toThrow("404");
+    const after = await eventually(
+      "the handshake failing",
+      () => handshake(domain),
+      (result) => result.certificate === undefined,
+    );
+    expect(after.authorized).toBe(false);
+    expect(edge.cachedSerial(domain)).toBeUndefined();
+  });
+});
