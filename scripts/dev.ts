@@ -2,7 +2,7 @@
 // development API key printed, and the Worker running on 127.0.0.1 until Ctrl-C.
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
-import { apiKeyStatements } from "./lib/api-key-sql";
+import { createLocalApiKeys } from "./lib/api-key-sql";
 import { installPackages, missingPackages, startStack } from "./lib/local-stack";
 import { startLocalWorker } from "./lib/local-worker";
 import {
@@ -12,7 +12,6 @@ import {
   ports,
   projectRoot,
 } from "./lib/stack-config";
-import { wrangler } from "./lib/wrangler";
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
@@ -30,20 +29,10 @@ async function main(): Promise<void> {
     inheritOutput: true,
     ...(persistTo ? { persistTo } : {}),
   });
-  const { key, sql } = await apiKeyStatements({
-    account: "dev",
-    label: `npm run dev ${new Date().toISOString()}`,
-  });
-  wrangler([
-    "d1",
-    "execute",
-    "DB",
-    "--local",
-    "--yes",
-    "--command",
-    sql,
-    ...(persistTo ? ["--persist-to", persistTo] : []),
-  ]);
+  const [key] = await createLocalApiKeys(
+    [{ account: "dev", label: `npm run dev ${new Date().toISOString()}` }],
+    persistTo,
+  );
 
   const api = `${worker.url}/api/v1`;
   console.log(`

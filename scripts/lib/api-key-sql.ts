@@ -1,6 +1,7 @@
 // The SQL that makes an account (if new), a subaccount (if asked and new) and an API key for
 // it, for `wrangler d1 execute`, which takes literal SQL: every value is quoted here.
 import { generateApiKey } from "../../src/accounts/api-keys";
+import { wrangler } from "./wrangler";
 
 export interface ApiKeyRequest {
   account: string;
@@ -53,4 +54,27 @@ export async function apiKeyStatements(request: ApiKeyRequest): Promise<ApiKeySt
       `SELECT id, ${sub ?? "NULL"}, ${label}, ${sqlString(shortKey)}, ${sqlString(hash)} FROM accounts WHERE name = ${account}`,
   );
   return { key, shortKey, sql: `${statements.join(";\n")};` };
+}
+
+/**
+ * New API keys in the local D1 (under `persistTo`, else wrangler's default state), one
+ * `wrangler d1 execute` for all of them; the keys in the order asked.
+ */
+export async function createLocalApiKeys(
+  requests: ApiKeyRequest[],
+  persistTo?: string,
+): Promise<string[]> {
+  const made = [];
+  for (const request of requests) made.push(await apiKeyStatements(request));
+  wrangler([
+    "d1",
+    "execute",
+    "DB",
+    "--local",
+    "--yes",
+    "--command",
+    made.map((m) => m.sql).join("\n"),
+    ...(persistTo ? ["--persist-to", persistTo] : []),
+  ]);
+  return made.map((m) => m.key);
 }

@@ -23,8 +23,9 @@ export function cloudflareSaasDeployer(options: CloudflareSaasOptions): Deployer
     apiToken: options.apiToken,
     ...(options.baseUrl ? { baseURL: options.baseUrl } : {}),
     timeout: options.timeoutMs ?? 15_000,
-    // One quick retry of 429/5xx/timeouts in the SDK; the lifecycle's own schedule does the rest.
-    maxRetries: 1,
+    // No retries inside the SDK (it would wait out a long Retry-After within the step): the
+    // lifecycle retries on its own schedule, and shows the error meanwhile.
+    maxRetries: 0,
   });
   const zone_id = options.zoneId;
 

@@ -5,7 +5,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { TestProject } from "vitest/node";
-import { apiKeyStatements } from "../../scripts/lib/api-key-sql";
+import { createLocalApiKeys } from "../../scripts/lib/api-key-sql";
 import { stackIsRunning } from "../../scripts/lib/local-stack";
 import { startLocalWorker } from "../../scripts/lib/local-worker";
 import {
@@ -16,7 +16,7 @@ import {
   stackDir,
   urls,
 } from "../../scripts/lib/stack-config";
-import { migrateLocalDatabase, wrangler } from "../../scripts/lib/wrangler";
+import { migrateLocalDatabase } from "../../scripts/lib/wrangler";
 import { startAriDirectory } from "../support/ari-directory";
 
 export interface E2eKeys {
@@ -46,21 +46,10 @@ export default async function setup(project: TestProject): Promise<() => Promise
   }
   const persistTo = mkdtempSync(join(tmpdir(), "tracking-edge-e2e-"));
   migrateLocalDatabase(persistTo);
-  const alpha = await apiKeyStatements({ account: "alpha" });
-  const beta = await apiKeyStatements({ account: "beta" });
-  const alphaSubaccount1 = await apiKeyStatements({ account: "alpha", subaccount: 1 });
-  const sql = [alpha, beta, alphaSubaccount1].map((k) => k.sql).join("\n");
-  wrangler([
-    "d1",
-    "execute",
-    "DB",
-    "--local",
-    "--persist-to",
+  const [alpha, beta, alphaSubaccount1] = await createLocalApiKeys(
+    [{ account: "alpha" }, { account: "beta" }, { account: "alpha", subaccount: 1 }],
     persistTo,
-    "--yes",
-    "--command",
-    sql,
-  ]);
+  );
 
   // The worker's CA directory: Pebble's, with renewal information (RFC 9773) added by a stand-in.
   const ari = await startAriDirectory(urls.acmeDirectory, ports.ariDirectory);
@@ -81,9 +70,9 @@ export default async function setup(project: TestProject): Promise<() => Promise
   project.provide("ariDirectory", ari.directory);
   project.provide("edgePullToken", edgePullToken);
   project.provide("apiKeys", {
-    alpha: alpha.key,
-    beta: beta.key,
-    alphaSubaccount1: alphaSubaccount1.key,
+    alpha: alpha as string,
+    beta: beta as string,
+    alphaSubaccount1: alphaSubaccount1 as string,
   });
   return async () => {
     await worker.stop();

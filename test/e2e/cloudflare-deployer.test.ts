@@ -1,0 +1,302 @@
+// The Cloudflare for SaaS deployer against a stand-in of Cloudflare's API (test/support/
+// cloudflare-api.ts): the real API is out of reach from here, so the stand-in refuses every
+// request that does not match the documented shapes. First the deployer alone: create on the
+// first deployment, replace on renewal, delete on removal, idempotent, and each kind of
+// Cloudflare failure as its deploy:* code. Then the whole lifecycle in a worker configured for
+// Cloudflare (its own Pebble validating on its port): a Cloudflare outage during deployment shows
+// as deploy:unavailable and is retried until the domain is valid with the certificate uploaded;
+// deleting the domain deletes the custom hostname.
+import { execFileSync } from "node:child_process";
+import { createPrivateKey, X509Certificate } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createLocalApiKeys } from "../../scripts/lib/api-key-sql";
+import { startPebble } from "../../scripts/lib/local-stack";
+import { type LocalWorker, startLocalWorker } from "../../scripts/lib/local-worker";
+import { stopDaemon } from "../../scripts/lib/processes";
+import {
+  generatedKeyRing,
+  generatedToken,
+  localWorkerVars,
+  ports,
+} from "../../scripts/lib/stack-config";
+import { migrateLocalDatabase } from "../../scripts/lib/wrangler";
+import { cloudflareSaasDeployer } from "../../src/deploy/cloudflare-saas";
+import type { DeployError, DeployInput } from "../../src/deploy/deployer";
+import { type CloudflareApiStandin, startCloudflareApi } from "../support/cloudflare-api";
+import { type DomainResult, dns, dynamicName } from "./helpers";
+
+const zoneId = "023e105f4ecef8ad9ca31a8372d0c353";
+const apiToken = generatedToken();
+let cloudflare: CloudflareApiStandin;
+
+beforeAll(async () => {
+  cloudflare = await startCloudflareApi({ port: ports.cloudflareStandin, zoneId, apiToken });
+});
+afterAll(async () => {
+  await cloudflare?.close();
+});
+
+/** A self-signed certificate and its key for `domain` (openssl), as a deployment carries them. */
+function certificateFor(domain: string): { chainPem: string; keyPem: string; serial: string } {
+  const dir = mkdtempSync(join(tmpdir(), "tracking-edge-cf-"));
+  try {
+    execFileSync(
+      "openssl",
+      [
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-subj",
+        `/CN=${domain}`,
+        "-addext",
+        `subjectAltName=DNS:${domain}`,
+        "-days",
+        "1",
+        "-keyout",
+        join(dir, "key.pem"),
+        "-out",
+        join(dir, "cert.pem"),
+      ],
+      { stdio: "ignore" },
+    );
+    const chainPem = execFileSync("cat", [join(dir, "cert.pem")], { encoding: "utf8" });
+    const keyPem = createPrivateKey(
+      execFileSync("cat", [join(dir, "key.pem")], { encoding: "utf8" }),
+    )
+      .export({ type: "pkcs8", format: "pem" })
+      .toString();
+    return { chainPem, keyPem, serial: new X509Certificate(chainPem).serialNumber.toLowerCase() };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const deployment = (domain: string, c: ReturnType<typeof certificateFor>): DeployInput => ({
+  domain,
+  serial: c.serial,
+  chainPem: c.chainPem,
+  privateKeyPem: async () => c.keyPem,
+});
+
+const deployer = (token = apiToken) =>
+  cloudflareSaasDeployer({ apiToken: token, zoneId, baseUrl: cloudflare.baseUrl, timeoutMs: 5000 });
+
+describe("Cloudflare for SaaS deployer, against the API stand-in", () => {
+  it("creates the custom hostname with the certificate, replaces it on renewal, deletes it on removal", async () => {
+    const domain = "track.cf-shapes.test";
+    const first = certificateFor(domain);
+    const renewed = certificateFor(domain);
+    const seen = cloudflare.requests.length;
+
+    await deployer().deploy(deployment(domain, first));
+    await deployer().deploy(deployment(domain, renewed));
+    await deployer().deploy(deployment(domain, renewed));
+    expect(cloudflare.hostnames().filter((h) => h.hostname === domain)).toEqual([
+      expect.objectContaining({
+        certificatePem: renewed.chainPem,
+        keyPem: renewed.keyPem,
+        bundleMethod: "force",
+      }),
+    ]);
+    await deployer().remove(domain);
+    await deployer().remove(domain);
+    expect(cloudflare.hostnames().some((h) => h.hostname === domain)).toBe(false);
+
+    const calls = cloudflare.requests.slice(seen);
+    const base = `/client/v4/zones/${zoneId}/custom_hostnames`;
+    const id = (calls.find((c) => c.method === "PATCH")?.path ?? "").split("/").pop();
+    expect(calls.map((c) => `${c.method} ${c.path.replace(id ?? "-", ":id")}`)).toEqual([
+      `GET ${base}`,
+      `POST ${base}`,
+      `GET ${base}`,
+      `PATCH ${base}/:id`,
+      `GET ${base}`,
+      `PATCH ${base}/:id`,
+      `GET ${base}`,
+      `DELETE ${base}/:id`,
+      `GET ${base}`,
+    ]);
+    expect(calls[0]?.query).toEqual({ "hostname.exact": domain });
+    expect(calls[1]?.body).toEqual({
+      hostname: domain,
+      ssl: {
+        custom_certificate: first.chainPem,
+        custom_key: first.keyPem,
+        bundle_method: "force",
+        settings: { min_tls_version: "1.2" },
+      },
+    });
+    expect(calls[3]?.body).toEqual({
+      ssl: {
+        custom_certificate: renewed.chainPem,
+        custom_key: renewed.keyPem,
+        bundle_method: "force",
+        settings: { min_tls_version: "1.2" },
+      },
+    });
+  });
+
+  it("is a stand-in that refuses what the API would refuse", async () => {
+    const post = (body: unknown, token = apiToken) =>
+      fetch(`${cloudflare.baseUrl}/zones/${zoneId}/custom_hostnames`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+        body: JSON.stringify(body),
+      });
+    const a = certificateFor("a.cf-refuse.test");
+    const b = certificateFor("b.cf-refuse.test");
+    for (const [body, says] of [
+      [{ hostname: "x.cf-refuse.test", ssl: { custom_certificate: a.chainPem } }, "together"],
+      [
+        {
+          hostname: "x.cf-refuse.test",
+          ssl: { custom_certificate: a.chainPem, custom_key: b.keyPem },
+        },
+        "does not match",
+      ],
+      [{ hostname: "x.cf-refuse.test", ssl: { bundle_method: "best" } }, "ssl.bundle_method"],
+      [{ hostname: "x.cf-refuse.test", certificate: a.chainPem }, "certificate"],
+    ] as const) {
+      const response = await post(body);
+      expect(response.status).toBe(400);
+      const answer = (await response.json()) as { success: boolean; errors: { message: string }[] };
+      expect(answer.success).toBe(false);
+      expect(answer.errors[0]?.message).toContain(says);
+    }
+    expect((await post({ hostname: "x.cf-refuse.test" }, "wrong")).status).toBe(403);
+  });
+
+  it.each([
+    [403, "deploy:unauthorized", undefined],
+    [400, "deploy:rejected", undefined],
+    [429, "deploy:rate_limited", { "retry-after": "120" }],
+    [503, "deploy:unavailable", undefined],
+  ] as const)("turns Cloudflare's HTTP %i into %s", async (status, code, headers) => {
+    cloudflare.failNext(1, status, { code: 1000, message: `refused with ${status}` }, headers);
+    const error = (await deployer()
+      .deploy(deployment("track.cf-errors.test", certificateFor("track.cf-errors.test")))
+      .catch((e: unknown) => e)) as DeployError;
+    cloudflare.failNext(0, 200);
+    expect(error.name).toBe("DeployError");
+    expect(error.code).toBe(code);
+    expect(error.message).toContain(`refused with ${status}`);
+    if (code === "deploy:rate_limited")
+      expect((error.retryAfter?.getTime() ?? 0) - Date.now()).toBeGreaterThan(100_000);
+  });
+
+  it("turns a wrong token and an unreachable API into deploy:* errors too", async () => {
+    const denied = (await deployer("not-the-token")
+      .remove("x.cf-errors.test")
+      .catch((e: unknown) => e)) as DeployError;
+    expect(denied.code).toBe("deploy:unauthorized");
+    const unreachable = (await cloudflareSaasDeployer({
+      apiToken,
+      zoneId,
+      baseUrl: "http://127.0.0.1:9/client/v4",
+      timeoutMs: 2000,
+    })
+      .remove("x.cf-errors.test")
+      .catch((e: unknown) => e)) as DeployError;
+    expect(unreachable.code).toBe("deploy:unavailable");
+  });
+});
+
+describe("a worker deploying to Cloudflare for SaaS", () => {
+  const pebbleName = "pebble-cloudflare";
+  let worker: LocalWorker;
+  let key: string;
+  let persistTo: string;
+
+  beforeAll(async () => {
+    // Its own CA, validating HTTP-01 on this worker's port.
+    await startPebble({
+      name: pebbleName,
+      acmePort: ports.cloudflarePebbleAcme,
+      managementPort: ports.cloudflarePebbleAcme + 15,
+      httpPort: ports.cloudflareWorker,
+    });
+    persistTo = mkdtempSync(join(tmpdir(), "tracking-edge-cf-worker-"));
+    migrateLocalDatabase(persistTo);
+    [key] = (await createLocalApiKeys([{ account: "cloudflare" }], persistTo)) as [string];
+    worker = await startLocalWorker({
+      port: ports.cloudflareWorker,
+      persistTo,
+      vars: {
+        ...localWorkerVars,
+        ACME_DIRECTORY_URL: `https://127.0.0.1:${ports.cloudflarePebbleAcme}/dir`,
+        KEY_ENCRYPTION_KEYS: generatedKeyRing(),
+        LINK_SIGNING_KEYS: generatedKeyRing(),
+        CERTIFICATE_DEPLOYER: "cloudflare-for-saas",
+        CLOUDFLARE_API_BASE_URL: cloudflare.baseUrl,
+        CLOUDFLARE_API_TOKEN: apiToken,
+        CLOUDFLARE_ZONE_ID: zoneId,
+      },
+    });
+  }, 90_000);
+  afterAll(async () => {
+    await worker?.stop();
+    await stopDaemon(pebbleName);
+    if (persistTo) rmSync(persistTo, { recursive: true, force: true });
+  });
+
+  const call = async (method: string, path: string, body?: unknown) => {
+    const response = await fetch(`${worker.url}/api/v1${path}`, {
+      method,
+      headers: { authorization: key, "content-type": "application/json" },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
+    return { status: response.status, body: (await response.json().catch(() => null)) as unknown };
+  };
+
+  it("shows a Cloudflare outage as deploy:unavailable, retries, and uploads the certificate", {
+    timeout: 60_000,
+  }, async () => {
+    const domain = dynamicName("cf");
+    await dns.setCname(domain, localWorkerVars.V2_ENDPOINT_US);
+    // Cloudflare answers 503 to the next three requests: the deploy step fails, visibly, and is
+    // retried (after 1, 2 and 4 s) until it works.
+    cloudflare.failNext(3, 503, { code: 10001, message: "service temporarily unavailable" });
+    expect((await call("POST", "/tracking-domains", { domain })).status).toBe(200);
+    expect((await call("POST", `/tracking-domains/${domain}/verify`)).status).toBe(200);
+
+    const seen = new Set<string>();
+    const deadline = Date.now() + 45_000;
+    let last: DomainResult | undefined;
+    while (Date.now() < deadline) {
+      last = ((await call("GET", `/tracking-domains/${domain}`)).body as { results: DomainResult })
+        .results;
+      seen.add(`${last.status.tls_status} ${last.tls_certificate.error_code ?? "-"}`);
+      if (last.status.tls_status === "valid") break;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    expect(seen).toContain("pending deploy:unavailable");
+    expect(last?.status.tls_status).toBe("valid");
+    expect(last?.tls_certificate.error_code).toBeNull();
+
+    const view = (
+      (await call("GET", `/tracking-domains/${domain}/certificate`)).body as {
+        results: { certificate: { serial: string } };
+      }
+    ).results;
+    const uploaded = cloudflare.hostnames().find((h) => h.hostname === domain);
+    expect(uploaded).toBeDefined();
+    const leaf = new X509Certificate(uploaded?.certificatePem as string);
+    expect(leaf.serialNumber.toLowerCase()).toBe(view.certificate.serial.toLowerCase());
+    expect(leaf.subjectAltName).toBe(`DNS:${domain}`);
+    expect(leaf.checkPrivateKey(createPrivateKey(uploaded?.keyPem as string))).toBe(true);
+
+    // Deleting the domain deletes its custom hostname (from the object's alarm, right after).
+    expect((await call("DELETE", `/tracking-domains/${domain}`)).status).toBe(204);
+    const gone = Date.now() + 15_000;
+    while (cloudflare.hostnames().some((h) => h.hostname === domain) && Date.now() < gone)
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(cloudflare.hostnames().some((h) => h.hostname === domain)).toBe(false);
+  });
+});

@@ -1,0 +1,278 @@
+// A stand-in for the part of Cloudflare's API that the Cloudflare for SaaS deployer uses: custom
+// hostnames on one zone (list by hostname, create, edit, delete). The real API cannot be reached
+// from here, so this one is strict instead: it answers only requests that match the documented
+// shapes (paths, query parameters, bodies with no unknown fields, PEM certificates and keys that
+// parse and belong together, the bearer token), and anything else gets Cloudflare's error
+// envelope with a 400 that says what was wrong. Tests can make the next requests fail, and read
+// every request it saw. Node only.
+import { createPrivateKey, X509Certificate } from "node:crypto";
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { z } from "zod";
+
+export interface RecordedRequest {
+  method: string;
+  path: string;
+  query: Record<string, string>;
+  body: unknown;
+}
+
+export interface StoredHostname {
+  id: string;
+  hostname: string;
+  certificatePem: string;
+  keyPem: string;
+  bundleMethod: string;
+}
+
+export interface CloudflareApiStandin {
+  /** The base URL to give the SDK (…/client/v4). */
+  baseUrl: string;
+  requests: RecordedRequest[];
+  hostnames: () => StoredHostname[];
+  /** The next `count` requests fail with this status and Cloudflare error. */
+  failNext: (
+    count: number,
+    status: number,
+    error?: { code: number; message: string },
+    headers?: Record<string, string>,
+  ) => void;
+  close: () => Promise<void>;
+}
+
+// Documented in the API reference (Custom Hostnames: create / edit), SSL part.
+const sslSchema = z.strictObject({
+  bundle_method: z.enum(["ubiquitous", "optimal", "force"]).optional(),
+  certificate_authority: z.enum(["digicert", "google", "lets_encrypt", "ssl_com"]).optional(),
+  cloudflare_branding: z.boolean().optional(),
+  custom_cert_bundle: z
+    .array(z.strictObject({ custom_certificate: z.string(), custom_key: z.string() }))
+    .min(1)
+    .max(2)
+    .optional(),
+  custom_certificate: z.string().optional(),
+  custom_csr_id: z.string().optional(),
+  custom_key: z.string().optional(),
+  method: z.enum(["http", "txt", "email"]).optional(),
+  settings: z
+    .strictObject({
+      ciphers: z.array(z.string()).optional(),
+      early_hints: z.enum(["on", "off"]).optional(),
+      http2: z.enum(["on", "off"]).optional(),
+      min_tls_version: z.enum(["1.0", "1.1", "1.2", "1.3"]).optional(),
+      tls_1_3: z.enum(["on", "off"]).optional(),
+    })
+    .optional(),
+  type: z.literal("dv").optional(),
+  wildcard: z.boolean().optional(),
+});
+
+const hostnameSettings = {
+  custom_metadata: z.record(z.string(), z.string()).optional(),
+  custom_origin_server: z.string().optional(),
+  custom_origin_sni: z.string().optional(),
+  ssl: sslSchema.optional(),
+};
+
+const createSchema = z.strictObject({
+  hostname: z
+    .string()
+    .max(255)
+    .regex(/^([a-z0-9]([a-z0-9-]*[a-z0-9])?\.)+[a-z0-9-]+$/i, "must be a host name"),
+  ...hostnameSettings,
+});
+const editSchema = z.strictObject(hostnameSettings);
+const listQuery = z.strictObject({
+  "hostname.exact": z.string().optional(),
+  page: z.coerce.number().int().min(1).optional(),
+  per_page: z.coerce.number().int().min(5).max(50).optional(),
+});
+
+const identifier = /^[0-9a-f]{32}$/;
+
+class Refusal extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** A certificate and key that a TLS server could use, or the reason they are not. */
+function checkCertificate(certificatePem: string | undefined, keyPem: string | undefined): void {
+  if (certificatePem === undefined && keyPem === undefined) return;
+  if (!certificatePem || !keyPem)
+    throw new Refusal(400, 1402, "custom_certificate and custom_key must be sent together");
+  let leaf: X509Certificate;
+  try {
+    leaf = new X509Certificate(certificatePem);
+  } catch {
+    throw new Refusal(400, 1402, "custom_certificate is not a PEM certificate");
+  }
+  let key: ReturnType<typeof createPrivateKey>;
+  try {
+    key = createPrivateKey(keyPem);
+  } catch {
+    throw new Refusal(400, 1402, "custom_key is not a PEM private key");
+  }
+  if (!leaf.checkPrivateKey(key))
+    throw new Refusal(400, 1402, "custom_key does not match custom_certificate");
+}
+
+export async function startCloudflareApi(options: {
+  port: number;
+  zoneId: string;
+  apiToken: string;
+}): Promise<CloudflareApiStandin> {
+  const hostnames = new Map<string, StoredHostname>();
+  const requests: RecordedRequest[] = [];
+  let failures: {
+    status: number;
+    error: { code: number; message: string };
+    headers: Record<string, string>;
+  }[] = [];
+
+  const send = (
+    res: ServerResponse,
+    status: number,
+    body: Record<string, unknown>,
+    headers = {},
+  ) => {
+    res.writeHead(status, { "content-type": "application/json", ...headers });
+    res.end(JSON.stringify({ success: status < 400, errors: [], messages: [], ...body }));
+  };
+  const present = (h: StoredHostname) => ({
+    id: h.id,
+    hostname: h.hostname,
+    status: "active",
+    created_at: new Date().toISOString(),
+    ssl: {
+      id: h.id,
+      status: "active",
+      type: "dv",
+      bundle_method: h.bundleMethod,
+      certificates: [
+        {
+          id: h.id,
+          serial_number: new X509Certificate(h.certificatePem).serialNumber.toLowerCase(),
+          expires_on: new Date(new X509Certificate(h.certificatePem).validTo).toISOString(),
+        },
+      ],
+    },
+  });
+
+  const handle = async (req: IncomingMessage, res: ServerResponse, body: string) => {
+    const url = new URL(req.url ?? "/", "http://standin");
+    const query = Object.fromEntries(url.searchParams);
+    let parsedBody: unknown = null;
+    if (body) {
+      if (!(req.headers["content-type"] ?? "").startsWith("application/json"))
+        throw new Refusal(400, 6003, "Content-Type must be application/json");
+      try {
+        parsedBody = JSON.parse(body);
+      } catch {
+        throw new Refusal(400, 6007, "Malformed JSON in request body");
+      }
+    }
+    requests.push({ method: req.method ?? "", path: url.pathname, query, body: parsedBody });
+
+    if (req.headers.authorization !== `Bearer ${options.apiToken}`)
+      throw new Refusal(403, 10000, "Authentication error");
+    const failure = failures.shift();
+    if (failure) return send(res, failure.status, { errors: [failure.error] }, failure.headers);
+
+    const match = /^\/client\/v4\/zones\/([^/]+)\/custom_hostnames(?:\/([^/]+))?$/.exec(
+      url.pathname,
+    );
+    if (!match) throw new Refusal(404, 7003, `No route for that URI: ${url.pathname}`);
+    const [, zone, id] = match;
+    if (zone !== options.zoneId) throw new Refusal(404, 7003, "Could not route to zone");
+    const parse = <T>(schema: z.ZodType<T>, value: unknown): T => {
+      const result = schema.safeParse(value);
+      if (!result.success)
+        throw new Refusal(
+          400,
+          1003,
+          result.error.issues.map((i) => `${i.path.join(".") || "body"}: ${i.message}`).join("; "),
+        );
+      return result.data;
+    };
+
+    if (id === undefined && req.method === "GET") {
+      const q = parse(listQuery, query);
+      const found = [...hostnames.values()].filter(
+        (h) => q["hostname.exact"] === undefined || h.hostname === q["hostname.exact"],
+      );
+      return send(res, 200, {
+        result: found.map(present),
+        result_info: { page: 1, per_page: 20, count: found.length, total_count: found.length },
+      });
+    }
+    if (id === undefined && req.method === "POST") {
+      const b = parse(createSchema, parsedBody);
+      checkCertificate(b.ssl?.custom_certificate, b.ssl?.custom_key);
+      if ([...hostnames.values()].some((h) => h.hostname === b.hostname))
+        throw new Refusal(409, 1406, "Duplicate custom hostname found.");
+      const created: StoredHostname = {
+        id: crypto.randomUUID().replaceAll("-", ""),
+        hostname: b.hostname,
+        certificatePem: b.ssl?.custom_certificate ?? "",
+        keyPem: b.ssl?.custom_key ?? "",
+        bundleMethod: b.ssl?.bundle_method ?? "ubiquitous",
+      };
+      hostnames.set(created.id, created);
+      return send(res, 200, { result: present(created) });
+    }
+    if (id !== undefined && !identifier.test(id))
+      throw new Refusal(400, 7003, "custom hostname identifier is invalid");
+    const existing = id ? hostnames.get(id) : undefined;
+    if (req.method === "PATCH") {
+      const b = parse(editSchema, parsedBody);
+      if (!existing) throw new Refusal(404, 1436, "The custom hostname was not found.");
+      checkCertificate(b.ssl?.custom_certificate, b.ssl?.custom_key);
+      if (b.ssl?.custom_certificate) existing.certificatePem = b.ssl.custom_certificate;
+      if (b.ssl?.custom_key) existing.keyPem = b.ssl.custom_key;
+      if (b.ssl?.bundle_method) existing.bundleMethod = b.ssl.bundle_method;
+      return send(res, 200, { result: present(existing) });
+    }
+    if (req.method === "DELETE") {
+      if (parsedBody !== null && Object.keys(parsedBody as object).length > 0)
+        throw new Refusal(400, 1003, "DELETE takes no body");
+      if (!existing) throw new Refusal(404, 1436, "The custom hostname was not found.");
+      hostnames.delete(existing.id);
+      return send(res, 200, { result: { id: existing.id } });
+    }
+    throw new Refusal(405, 10405, `Method ${req.method} not allowed for this route`);
+  };
+
+  const server = createServer((req, res) => {
+    let body = "";
+    req.on("data", (chunk: Buffer) => {
+      body += chunk.toString();
+    });
+    req.on("end", () => {
+      handle(req, res, body).catch((error: unknown) => {
+        if (error instanceof Refusal)
+          send(res, error.status, { errors: [{ code: error.code, message: error.message }] });
+        else send(res, 500, { errors: [{ code: 10001, message: String(error) }] });
+      });
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(options.port, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    baseUrl: `http://127.0.0.1:${port}/client/v4`,
+    requests,
+    hostnames: () => [...hostnames.values()],
+    failNext: (count, status, error = { code: 10001, message: "Internal error" }, headers = {}) => {
+      failures = Array.from({ length: count }, () => ({ status, error, headers }));
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
