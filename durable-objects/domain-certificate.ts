@@ -262,7 +262,7 @@ export class DomainCertificate extends DurableObject<Env> {
       },
       keyRing: () => this.#ring(),
       store: this.#store,
-      deployer: deployerFor(this.env),
+      deployer: () => deployerFor(this.env),
     };
   }
 

@@ -1,6 +1,7 @@
 // Turns what went wrong into a Failure the user can act on: a stable error code, who must act,
 // a sentence saying what happened, and how hard to retry. Pure.
 import { AcmeNetworkError, AcmeProblem, AcmeProtocolError, acmeErrorTypes } from "../acme/problem";
+import { ConfigError } from "../config";
 import { DeployError } from "../deploy/deployer";
 import { KeyRingError } from "../pki/key-wrap";
 import type { EligibilityCheck } from "./eligibility";
@@ -130,6 +131,14 @@ export function failureFrom(error: unknown): Failure {
       actionBy: "provider",
       detail: `The certificate was issued but the TLS edge did not take it: ${error.message}`,
       ...(error.retryAfter ? { retryAt: error.retryAfter.toISOString() } : {}),
+    };
+  }
+  if (error instanceof ConfigError) {
+    return {
+      severity: "failed",
+      code: "service:internal",
+      actionBy: "provider",
+      detail: `The service is not configured correctly: ${error.message}`,
     };
   }
   if (error instanceof KeyRingError) {

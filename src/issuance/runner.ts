@@ -52,7 +52,7 @@ export interface StepContext {
   keyRing: () => Promise<KeyRing>;
   store: CertificateStore;
   /** Puts a certificate and its key where the TLS edge serves them (see src/deploy). */
-  deployer: Deployer;
+  deployer: () => Deployer;
 }
 
 export async function performStep(state: CertificateState, context: StepContext): Promise<Outcome> {
@@ -262,7 +262,7 @@ async function perform(state: CertificateState, context: StepContext): Promise<O
       const stored = candidate ? context.store.certificate(candidate.serial) : null;
       if (!candidate || !stored)
         return { kind: "order_lost", detail: "The downloaded certificate is missing" };
-      await context.deployer.deploy({
+      await context.deployer().deploy({
         domain,
         serial: stored.serial,
         chainPem: stored.chainPem,

@@ -2,6 +2,8 @@
 // schedule and its limits, renewal while a certificate serves, expiry, and "stuck".
 import { describe, expect, it } from "vitest";
 import { AcmeNetworkError, AcmeProblem, acmeErrorTypes } from "../../src/acme/problem";
+import { ConfigError } from "../../src/config";
+import { DeployError } from "../../src/deploy/deployer";
 import { failureFrom, isLostResource } from "../../src/issuance/failures";
 import {
   alarmAt,
@@ -95,6 +97,42 @@ describe("the lifecycle, step by step", () => {
     });
     // The CA is asked for its suggested window right away (the next step); no window: this.
     expect(installed.nextRunAt).toBe(t0.toISOString());
+  });
+
+  it("deploys again the certificate the edge refused, instead of ordering a new one", () => {
+    const atDeploy = run(enabled(), ...happyPath.slice(0, -1));
+    expect(atDeploy.phase).toBe("deploy");
+    // Quick retries while the edge is down: still pending, the error shown.
+    const down = run(
+      atDeploy,
+      failure("transient", { code: "deploy:unavailable", actionBy: "provider" }),
+    );
+    expect(down).toMatchObject({ phase: "deploy", status: "pending", stepRetries: 1 });
+    expect(down.error?.code).toBe("deploy:unavailable");
+    // A refusal: failed, with the same certificate waiting to be deployed at the next attempt.
+    const refused = decide(
+      atDeploy,
+      failure("failed", { code: "deploy:rejected", actionBy: "provider" }),
+      t0,
+    ).state;
+    expect(refused).toMatchObject({ phase: "deploy", status: "failed", failures: 1 });
+    expect(refused.candidate?.serial).toBe("0a");
+    expect(refused.nextRunAt).toBe(plus(failureSchedule[0] as number).toISOString());
+    expect(decide(refused, { kind: "deployed" }, t0).state).toMatchObject({
+      phase: "installed",
+      status: "valid",
+      error: null,
+    });
+  });
+
+  it("orders anew when the refused certificate would not outlive the wait", () => {
+    const shortLived = { ...certificate, notAfter: plus(10 * minute).toISOString() };
+    const atDeploy = run(enabled(), ...happyPath.slice(0, 6), {
+      kind: "downloaded",
+      certificate: shortLived,
+    });
+    const refused = decide(atDeploy, failure("failed", { code: "deploy:rejected" }), t0).state;
+    expect(refused).toMatchObject({ phase: "check", candidate: null });
   });
 
   it("polls with growing waits, and honours the CA's Retry-After", () => {
@@ -299,6 +337,30 @@ describe("stuck", () => {
 });
 
 describe("failureFrom", () => {
+  it("keeps a deployer's code, its Retry-After, and says the certificate was issued", () => {
+    const until = plus(5 * minute);
+    expect(failureFrom(new DeployError("deploy:rate_limited", "HTTP 429", until))).toMatchObject({
+      severity: "rate_limited",
+      code: "deploy:rate_limited",
+      actionBy: "provider",
+      retryAt: until.toISOString(),
+    });
+    const down = failureFrom(new DeployError("deploy:unavailable", "HTTP 503"));
+    expect(down).toMatchObject({ severity: "transient", code: "deploy:unavailable" });
+    expect(down.detail).toContain("issued but the TLS edge did not take it: HTTP 503");
+    expect(failureFrom(new DeployError("deploy:unauthorized", "HTTP 403")).severity).toBe("failed");
+  });
+
+  it("names the misconfiguration, not a secret", () => {
+    const failure = failureFrom(new ConfigError("invalid configuration: needs CLOUDFLARE_ZONE_ID"));
+    expect(failure).toMatchObject({
+      severity: "failed",
+      code: "service:internal",
+      actionBy: "provider",
+    });
+    expect(failure.detail).toContain("CLOUDFLARE_ZONE_ID");
+  });
+
   const problem = (type: string, status = 403, detail = "said so") =>
     new AcmeProblem(type, detail, status);
   it.each([
