@@ -10,7 +10,7 @@ import { loadConfig } from "../src/config";
 import { deployerFor } from "../src/deploy";
 import { createDohResolver } from "../src/dns/doh";
 import type { Region, TlsState } from "../src/domains/model";
-import { mirrorCertificateStatus } from "../src/domains/repository";
+import { accountEndpointOf, mirrorCertificateStatus } from "../src/domains/repository";
 import { eligibilityContextFor } from "../src/issuance/eligibility";
 import {
   alarmAt,
@@ -139,6 +139,19 @@ export class DomainCertificate extends DurableObject<Env> {
     return this.#store.challenge(token);
   }
 
+  /** Records something that happened to the domain outside the lifecycle (an HTTPS mode change). */
+  async note(domain: string, region: Region, reason: string): Promise<void> {
+    const state = this.#store.load()?.state ?? initialState(domain, region, new Date());
+    this.#store.record({
+      at: new Date().toISOString(),
+      from: state.phase,
+      to: state.phase,
+      status: state.status,
+      reason,
+      errorCode: null,
+    });
+  }
+
   async view(): Promise<CertificateView> {
     const state = this.#store.load()?.state;
     const now = new Date();
@@ -258,7 +271,14 @@ export class DomainCertificate extends DurableObject<Env> {
       eligibility: async () => {
         const { signer } = await this.#acme();
         const state = this.#store.load()?.state;
-        return eligibilityContextFor(config, resolver, state?.region ?? "us", signer.accountUrl);
+        const domain = state?.domain ?? "";
+        return eligibilityContextFor(
+          config,
+          resolver,
+          state?.region ?? "us",
+          signer.accountUrl,
+          await accountEndpointOf(this.env.DB, domain),
+        );
       },
       keyRing: () => this.#ring(),
       store: this.#store,

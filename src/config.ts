@@ -32,6 +32,8 @@ export interface Config {
   endpoints: Readonly<Record<Region, RegionEndpoints>>;
   /** Names treated as public suffixes beyond the Public Suffix List (local test zones). */
   extraPublicSuffixes: readonly string[];
+  /** The port a self-managed domain's proxy is probed on over HTTPS (443; tests use another). */
+  httpsProbePort: number;
   /** Where issued certificates go to be served (src/deploy). */
   deployer: {
     kind: "edge-pull" | "cloudflare-for-saas";
@@ -89,6 +91,7 @@ const envSchema = z.object({
   STANDARD_ENDPOINT_US: hostname,
   STANDARD_ENDPOINT_EU: hostname,
   EXTRA_PUBLIC_SUFFIXES: hostnameList.pipe(z.array(hostname)),
+  HTTPS_PROBE_PORT: z.coerce.number().int().min(1).max(65_535).default(443),
   CERTIFICATE_DEPLOYER: z.enum(["edge-pull", "cloudflare-for-saas"]).default("edge-pull"),
   CLOUDFLARE_API_BASE_URL: z.union([z.literal(""), z.url({ protocol: /^https?$/ })]).default(""),
 });
@@ -117,6 +120,7 @@ export function loadConfig(env: Env): Config {
       eu: { v2: vars.V2_ENDPOINT_EU, standard: vars.STANDARD_ENDPOINT_EU },
     },
     extraPublicSuffixes: vars.EXTRA_PUBLIC_SUFFIXES,
+    httpsProbePort: vars.HTTPS_PROBE_PORT,
     deployer: {
       kind: vars.CERTIFICATE_DEPLOYER,
       cloudflareApiBaseUrl: vars.CLOUDFLARE_API_BASE_URL || null,

@@ -5,15 +5,28 @@ import { createApiApp } from "../src/api/app";
 import { misconfigured } from "../src/api/errors";
 import { type Config, ConfigError, loadConfig } from "../src/config";
 import { changeFeedRetentionMs, pruneChanges } from "../src/deploy/edge-pull";
+import { answerHttpsProbe, httpsProbePrefix } from "../src/domains/https-probe";
 import { answerHttp01, challengePrefix } from "../src/issuance/http01-responder";
 import { sweepDueCertificates } from "../src/issuance/sweep";
 import { consumeEngagementBatch } from "../src/tracking/events";
-import { clickPrefix, handleTrackingLink, openPrefix } from "../src/tracking/handlers";
+import { clickPrefix, handleTrackingLink, openPrefix, signingRing } from "../src/tracking/handlers";
+import type { SigningRing } from "../src/tracking/link-token";
 
 export { AcmeAccount } from "../durable-objects/acme-account";
 export { DomainCertificate } from "../durable-objects/domain-certificate";
 
 const api = createApiApp();
+
+/** The proof a self-managed domain's verification looks for (src/domains/https-probe.ts). */
+function answerProbe(url: URL, env: Env): Response {
+  let ring: SigningRing;
+  try {
+    ring = signingRing(env.LINK_SIGNING_KEYS);
+  } catch {
+    return new Response("Service unavailable\n", { status: 503, headers: { "retry-after": "60" } });
+  }
+  return answerHttpsProbe(url, ring);
+}
 
 export default {
   fetch(request, env, ctx): Response | Promise<Response> {
@@ -31,6 +44,7 @@ export default {
     if (url.pathname.startsWith(openPrefix))
       return handleTrackingLink(request, url, env, ctx, "open");
     if (url.pathname.startsWith(challengePrefix)) return answerHttp01(request, env, config);
+    if (url.pathname.startsWith(httpsProbePrefix)) return answerProbe(url, env);
     return new Response("Not found\n", { status: 404, headers: { "content-type": "text/plain" } });
   },
 

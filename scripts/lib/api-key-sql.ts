@@ -15,7 +15,7 @@ export interface ApiKeyStatements {
   sql: string;
 }
 
-const sqlString = (value: string): string => `'${value.replaceAll("'", "''")}'`;
+export const sqlString = (value: string): string => `'${value.replaceAll("'", "''")}'`;
 
 export function checkApiKeyRequest(request: ApiKeyRequest): void {
   if (!/^[^\p{Cc}]{1,200}$/u.test(request.account)) {
@@ -77,4 +77,15 @@ export async function createLocalApiKeys(
     ...(persistTo ? ["--persist-to", persistTo] : []),
   ]);
   return made.map((m) => m.key);
+}
+
+const hostname =
+  /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+
+/** SQL giving `account` its own V2 endpoint (null: the deployment's), then reading it back. */
+export function accountEndpointSql(account: string, endpoint: string | null): string {
+  if (endpoint !== null && !hostname.test(endpoint))
+    throw new Error(`--v2-endpoint must be a host name, not ${JSON.stringify(endpoint)}`);
+  return `UPDATE accounts SET v2_endpoint = ${endpoint === null ? "NULL" : sqlString(endpoint)} WHERE name = ${sqlString(account)};
+SELECT name, v2_endpoint FROM accounts WHERE name = ${sqlString(account)};`;
 }

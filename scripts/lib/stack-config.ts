@@ -91,6 +91,7 @@ export const localWorkerVars = {
   EU_JURISDICTION: "",
   ACME_EAB_KID: "",
   ACME_EAB_HMAC_KEY: "",
+  HTTPS_PROBE_PORT: "443",
   CERTIFICATE_DEPLOYER: "edge-pull",
   CLOUDFLARE_API_BASE_URL: "",
   CLOUDFLARE_API_TOKEN: "",

@@ -5,6 +5,7 @@ import type { Hono } from "hono";
 import { requireApiKey } from "./auth";
 import type { AppEnv } from "./context";
 import { ApiError, errorResponse, handleError, sparkPostCodes } from "./errors";
+import { accountRoutes } from "./routes/account";
 import { certificateRoutes } from "./routes/certificate";
 import { edgePullRoutes } from "./routes/edge-pull";
 import { eventRoutes } from "./routes/events";
@@ -31,6 +32,7 @@ export function createApiApp(): OpenAPIHono<AppEnv> {
   const v1 = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
   v1.use("*", limitBodySize, requireJsonBody);
   for (const resource of [
+    "/account",
     "/tracking-domains",
     "/subaccounts",
     "/sending-domains",
@@ -40,6 +42,7 @@ export function createApiApp(): OpenAPIHono<AppEnv> {
     v1.use(resource, requireApiKey);
     v1.use(`${resource}/*`, requireApiKey);
   }
+  v1.route("/account", accountRoutes());
   v1.route("/tracking-domains", trackingDomainRoutes());
   v1.route("/tracking-domains", certificateRoutes());
   v1.route("/subaccounts", subaccountRoutes());

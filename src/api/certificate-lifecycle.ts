@@ -13,7 +13,7 @@ import { ApiError, sparkPostCodes } from "./errors";
 
 export async function eligibilityOf(
   env: Env,
-  domain: Pick<TrackingDomain, "domain" | "region">,
+  domain: Pick<TrackingDomain, "domain" | "region" | "accountEndpoint">,
 ): Promise<EligibilityReport> {
   const config = loadConfig(env);
   // The account URL matters only to CAA accounturi records; do not create an account to check.
@@ -25,6 +25,7 @@ export async function eligibilityOf(
       createDohResolver({ url: config.dohUrl }),
       domain.region,
       accountUri,
+      domain.accountEndpoint,
     ),
   );
 }
@@ -52,3 +53,10 @@ export const stopIssuance = (env: Env, d: Pick<TrackingDomain, "domain" | "regio
 
 export const forgetCertificates = (env: Env, d: Pick<TrackingDomain, "domain" | "region">) =>
   domainCertificateStub(env, d.domain, d.region).destroy(d.domain);
+
+/** Records a change to the domain in its events (GET …/certificate/events). */
+export const noteDomainEvent = (
+  env: Env,
+  d: Pick<TrackingDomain, "domain" | "region">,
+  reason: string,
+) => domainCertificateStub(env, d.domain, d.region).note(d.domain, d.region, reason);

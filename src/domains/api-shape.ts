@@ -4,10 +4,12 @@
 import { z } from "@hono/zod-openapi";
 import type { Config } from "../config";
 import { stuckAfterMs } from "../issuance/machine";
+import type { HttpsProbeResult } from "./https-probe";
 import {
   actionParties,
   cnameStatuses,
   complianceStatuses,
+  endpointsOf,
   errorCodes,
   httpsModes,
   regions,
@@ -39,6 +41,16 @@ export const TlsCertificateSchema = z
   })
   .openapi("TlsCertificate");
 
+const HttpsCheckSchema = z.object({
+  checked_at: timestamp,
+  passed: z.boolean(),
+  error_code: z
+    .enum(["https:dns", "https:tcp", "https:tls", "https:http", "https:proxy"])
+    .nullable()
+    .openapi({ description: "Which part failed: DNS, TCP, TLS, the HTTP answer, or the proxy" }),
+  detail: z.string(),
+});
+
 export const TrackingDomainSchema = z
   .object({
     domain: z.string().openapi({ example: "track.example.com" }),
@@ -53,7 +65,8 @@ export const TrackingDomainSchema = z
     subaccount_id: z.number().int().openapi({ description: "0 for the primary account" }),
     region: z.enum(regions),
     endpoint: z.string().openapi({
-      description: "The CNAME target this domain must point at",
+      description:
+        "The CNAME target this domain must point at (for self-managed HTTPS: where the proxy forwards to); the account's own endpoint when it has one",
       example: "v2.track-endpoint.test",
     }),
     dns_record: z.object({ type: z.literal("CNAME"), name: z.string(), value: z.string() }),
@@ -74,6 +87,10 @@ export const TrackingDomainSchema = z
       })
       .nullable()
       .openapi({ description: "What the last verification found; null before the first one" }),
+    https_check: HttpsCheckSchema.nullable().openapi({
+      description:
+        "Self-managed HTTPS: the last probe through the customer's proxy; null before the first one",
+    }),
     created_at: timestamp,
     updated_at: timestamp,
   })
@@ -91,7 +108,7 @@ export function presentTrackingDomain(
     d.tls.progressAt !== null &&
     now.getTime() - Date.parse(d.tls.progressAt) > stuckAfterMs;
   const secure = servesHttps(d);
-  const endpoint = config.endpoints[d.region].v2;
+  const endpoint = endpointsOf(d, config.endpoints).v2;
   return {
     domain: d.domain,
     port: secure ? 443 : 80,
@@ -128,6 +145,12 @@ export function presentTrackingDomain(
       error_code: d.lastDnsCheck.errorCode,
       detail: d.lastDnsCheck.detail,
     },
+    https_check: d.lastHttpsCheck && {
+      checked_at: d.lastHttpsCheck.checkedAt,
+      passed: d.lastHttpsCheck.errorCode === null,
+      error_code: d.lastHttpsCheck.errorCode as z.infer<typeof HttpsCheckSchema>["error_code"],
+      detail: d.lastHttpsCheck.detail,
+    },
     created_at: d.createdAt,
     updated_at: d.updatedAt,
   };
@@ -152,14 +175,50 @@ export const VerificationSchema = z
       fix: z.string().nullable(),
       action_by: z.enum(actionParties).nullable(),
     }),
+    https: z
+      .object({
+        passed: z.boolean(),
+        error_code: HttpsCheckSchema.shape.error_code,
+        detail: z.string(),
+        address: z.string().nullable(),
+        certificate: z
+          .object({
+            names: z.array(z.string()),
+            issuer: z.string().nullable(),
+            not_before: timestamp,
+            not_after: timestamp,
+          })
+          .nullable()
+          .openapi({ description: "The certificate the proxy presented, when TLS failed" }),
+      })
+      .nullable()
+      .openapi({
+        description:
+          "Self-managed HTTPS only: the probe through the customer's proxy, which alone decides verified",
+      }),
   })
   .openapi("Verification");
 
 export function presentVerification(
   d: TrackingDomain,
   v: CnameVerification,
+  probe: HttpsProbeResult | null = null,
 ): z.infer<typeof VerificationSchema> {
   return {
+    https: probe && {
+      passed: probe.ok,
+      error_code: probe.errorCode ?? null,
+      detail: probe.detail,
+      address: probe.address ?? null,
+      certificate: probe.certificate
+        ? {
+            names: probe.certificate.names,
+            issuer: probe.certificate.issuer,
+            not_before: probe.certificate.notBefore,
+            not_after: probe.certificate.notAfter,
+          }
+        : null,
+    },
     verified: d.verified,
     cname_status: d.cnameStatus,
     compliance_status: d.complianceStatus,

@@ -88,9 +88,22 @@ export interface TrackingDomain {
   cnameStatus: CnameStatus;
   complianceStatus: ComplianceStatus;
   lastDnsCheck: DnsCheckRecord | null;
+  /** The last HTTPS probe (self-managed domains): when, and what failed (null: passed). */
+  lastHttpsCheck: { checkedAt: string; errorCode: string | null; detail: string } | null;
   tls: TlsState;
+  /** The account's own V2 endpoint, set by an operator; null: the deployment's. */
+  accountEndpoint: string | null;
   createdAt: string;
   updatedAt: string;
+}
+
+/** The CNAME targets for a domain: its account's own V2 endpoint, if it has one. */
+export function endpointsOf(
+  d: Pick<TrackingDomain, "region" | "accountEndpoint">,
+  deployment: Readonly<Record<Region, { v2: string; standard: string }>>,
+): { v2: string; standard: string } {
+  const base = deployment[d.region];
+  return d.accountEndpoint ? { ...base, v2: d.accountEndpoint } : base;
 }
 
 /** TLS state of a domain that has managed HTTPS turned on but no certificate yet. */
@@ -110,12 +123,15 @@ export const awaitingCertificate: TlsState = {
 export const noCertificate: TlsState = { ...awaitingCertificate, status: "unknown" };
 
 /** Whether links on this domain may use https:// right now. */
-export function servesHttps(domain: Pick<TrackingDomain, "httpsMode" | "tls">): boolean {
+export function servesHttps(
+  domain: Pick<TrackingDomain, "httpsMode" | "tls" | "lastHttpsCheck">,
+): boolean {
   switch (domain.httpsMode) {
     case "managed":
       return domain.tls.status === "valid";
     case "self_managed":
-      return true;
+      // Only once a probe through the customer's proxy has passed (and while the last one did).
+      return domain.lastHttpsCheck !== null && domain.lastHttpsCheck.errorCode === null;
     case "none":
       return false;
     default: {

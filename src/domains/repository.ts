@@ -43,6 +43,10 @@ interface TrackingDomainRow {
   tls_step: string | null;
   tls_progress_at: string | null;
   tls_next_run_at: string | null;
+  https_checked_at: string | null;
+  https_error_code: string | null;
+  https_detail: string | null;
+  account_v2_endpoint: string | null;
   created_at: string;
   updated_at: string;
 }
@@ -79,12 +83,24 @@ function toTrackingDomain(row: TrackingDomainRow): TrackingDomain {
       progressAt: row.tls_progress_at,
       nextRunAt: row.tls_next_run_at,
     },
+    lastHttpsCheck:
+      row.https_checked_at === null
+        ? null
+        : {
+            checkedAt: row.https_checked_at,
+            errorCode: row.https_error_code,
+            detail: row.https_detail ?? "",
+          },
+    accountEndpoint: row.account_v2_endpoint,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
   };
 }
 
 const ownedBy = "account_id = ?1 AND (?2 IS NULL OR subaccount_id = ?2)";
+/** Every column, and the owning account's own V2 endpoint. */
+const domainColumns =
+  "*, (SELECT v2_endpoint FROM accounts WHERE accounts.id = tracking_domains.account_id) AS account_v2_endpoint";
 const now = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')";
 
 export interface NewTrackingDomain {
@@ -114,7 +130,7 @@ export async function getTrackingDomain(
   domain: string,
 ): Promise<TrackingDomain | null> {
   const row = await db
-    .prepare(`SELECT * FROM tracking_domains WHERE ${ownedBy} AND domain = ?3`)
+    .prepare(`SELECT ${domainColumns} FROM tracking_domains WHERE ${ownedBy} AND domain = ?3`)
     .bind(scope.accountId, scope.subaccountId, domain)
     .first<TrackingDomainRow>();
   return row ? toTrackingDomain(row) : null;
@@ -145,7 +161,9 @@ export async function listTrackingDomains(
     conditions.push(placeholders.length ? `subaccount_id IN (${placeholders.join(", ")})` : "0");
   }
   const { results } = await db
-    .prepare(`SELECT * FROM tracking_domains WHERE ${conditions.join(" AND ")} ORDER BY domain`)
+    .prepare(
+      `SELECT ${domainColumns} FROM tracking_domains WHERE ${conditions.join(" AND ")} ORDER BY domain`,
+    )
     .bind(...params)
     .all<TrackingDomainRow>();
   return results.map(toTrackingDomain);
@@ -254,6 +272,37 @@ export async function recordDnsCheck(
       verdict?.complianceStatus ?? null,
     )
     .run();
+}
+
+/** The outcome of an HTTPS probe (self-managed domains): it alone decides `verified`. */
+export async function recordHttpsCheck(
+  db: D1Database,
+  domain: string,
+  check: { checkedAt: string; errorCode: string | null; detail: string },
+): Promise<void> {
+  const passed = check.errorCode === null;
+  await db
+    .prepare(
+      `UPDATE tracking_domains SET
+         https_checked_at = ?2, https_error_code = ?3, https_detail = ?4, verified = ?5,
+         cname_status = CASE WHEN ?5 = 1 THEN 'valid' ELSE 'invalid' END,
+         compliance_status = CASE WHEN ?5 = 1 AND compliance_status = 'pending' THEN 'valid' ELSE compliance_status END,
+         updated_at = ${now}
+       WHERE domain = ?1`,
+    )
+    .bind(domain, check.checkedAt, check.errorCode, check.detail, passed ? 1 : 0)
+    .run();
+}
+
+/** The V2 endpoint of the account that owns `domain`, if an operator gave it one. */
+export async function accountEndpointOf(db: D1Database, domain: string): Promise<string | null> {
+  const row = await db
+    .prepare(
+      "SELECT a.v2_endpoint FROM tracking_domains t JOIN accounts a ON a.id = t.account_id WHERE t.domain = ?",
+    )
+    .bind(domain)
+    .first<{ v2_endpoint: string | null }>();
+  return row?.v2_endpoint ?? null;
 }
 
 /**

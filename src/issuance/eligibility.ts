@@ -5,7 +5,7 @@
 import type { Config, RegionEndpoints } from "../config";
 import { evaluateCaa, findRelevantCaa } from "../dns/caa";
 import { DnsQueryError, type DnsResolver } from "../dns/doh";
-import { type ActionBy, type ErrorCode, type Region, regions } from "../domains/model";
+import { type ActionBy, type ErrorCode, endpointsOf, type Region, regions } from "../domains/model";
 import { normalizeDomainName } from "../domains/name";
 import { verifyCname } from "../domains/verification";
 
@@ -44,16 +44,20 @@ export interface EligibilityContext {
   accountUri?: string;
 }
 
-/** The context for a domain of `region`, from the configuration. */
+/**
+ * The context for a domain of `region`, from the configuration; `accountEndpoint` is the owning
+ * account's own V2 endpoint, when an operator set one.
+ */
 export function eligibilityContextFor(
   config: Config,
   resolver: DnsResolver,
   region: Region,
   accountUri?: string,
+  accountEndpoint?: string | null,
 ): EligibilityContext {
   return {
     resolver,
-    endpoints: config.endpoints[region],
+    endpoints: endpointsOf({ region, accountEndpoint: accountEndpoint ?? null }, config.endpoints),
     otherEndpoints: regions
       .filter((r) => r !== region)
       .flatMap((r) => [config.endpoints[r].v2, config.endpoints[r].standard]),

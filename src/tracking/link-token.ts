@@ -41,7 +41,8 @@ export function parseSigningRing(json: string | undefined): SigningRing {
   return mapKeyRing(parseRawKeyRing(json, "LINK_SIGNING_KEYS"), (raw) => hmac.create(sha256, raw));
 }
 
-export const macOf = (key: SigningKey, data: Uint8Array): Uint8Array => key.clone().update(data).digest();
+export const macOf = (key: SigningKey, data: Uint8Array): Uint8Array =>
+  key.clone().update(data).digest();
 
 /** A cheap test for an http(s) URL's start: what a click re-checks on every redirect. */
 export const startsHttp = (url: string): boolean => /^https?:\/\//i.test(url);

@@ -340,7 +340,7 @@ describe("retrieving, updating and deleting a tracking domain", () => {
   });
 
   it.each([
-    ["an empty body", {}, "Send at least one of secure and default"],
+    ["an empty body", {}, "Send at least one of secure, https_mode and default"],
     ["an unknown field", { port: 443 }, "port is not a field"],
     ["a string for default", { default: "true" }, "expected boolean"],
   ])("answers an update with %s with a 422", async (_, body, text) => {

@@ -1,5 +1,7 @@
 // /api/v1/tracking-domains: create, list, retrieve, update, delete and verify, in SparkPost's
 // envelopes. Every lookup goes through the caller's scope: another account's domain is a 404.
+
+import { connect } from "cloudflare:sockets";
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import { loadConfig } from "../../config";
 import { createDohResolver } from "../../dns/doh";
@@ -9,20 +11,31 @@ import {
   TrackingDomainSchema,
   VerificationSchema,
 } from "../../domains/api-shape";
-import { awaitingCertificate, noCertificate, regions } from "../../domains/model";
+import { probeHttps } from "../../domains/https-probe";
+import {
+  awaitingCertificate,
+  endpointsOf,
+  type HttpsMode,
+  httpsModes,
+  noCertificate,
+  regions,
+} from "../../domains/model";
 import {
   deleteTrackingDomain,
   insertTrackingDomain,
   listTrackingDomains,
   recordDnsCheck,
+  recordHttpsCheck,
   type TrackingDomainChange,
   updateTrackingDomain,
 } from "../../domains/repository";
 import { verifyCname } from "../../domains/verification";
+import { signingRing } from "../../tracking/handlers";
 import {
   eligibilityOf,
   forgetCertificates,
   notEligible,
+  noteDomainEvent,
   startIssuance,
   stopIssuance,
 } from "../certificate-lifecycle";
@@ -42,6 +55,10 @@ const CreateBody = z
   .strictObject({
     domain: z.string().max(1024).openapi({ example: "track.example.com" }),
     secure: z.boolean().optional().openapi({ description: "Managed HTTPS; on unless false" }),
+    https_mode: z.enum(httpsModes).optional().openapi({
+      description:
+        "managed (the default), self_managed (your CDN or proxy terminates TLS and forwards to us) or none; secure:false is none",
+    }),
     region: z.enum(regions).optional().openapi({ description: "Defaults to us" }),
   })
   .openapi("CreateTrackingDomain");
@@ -52,6 +69,10 @@ const UpdateBody = z
       .boolean()
       .optional()
       .openapi({ description: "true turns managed HTTPS on, false turns HTTPS off" }),
+    https_mode: z.enum(httpsModes).optional().openapi({
+      description:
+        "Switch between managed, self_managed and none (recorded in the domain's events)",
+    }),
     default: z
       .boolean()
       .optional()
@@ -136,6 +157,19 @@ const routes = {
   }),
 };
 
+/** The HTTPS mode a create or update asks for: https_mode, or secure in SparkPost's terms. */
+function requestedMode(body: { secure?: boolean; https_mode?: HttpsMode }): HttpsMode | undefined {
+  const fromSecure = body.secure === undefined ? undefined : body.secure ? "managed" : "none";
+  if (body.https_mode !== undefined && fromSecure !== undefined && body.https_mode !== fromSecure) {
+    throw invalidField(
+      "https_mode",
+      `https_mode ${body.https_mode} contradicts secure:${body.secure} (secure:true is managed, secure:false is none); send one of them`,
+      body.https_mode,
+    );
+  }
+  return body.https_mode ?? fromSecure;
+}
+
 export function trackingDomainRoutes(): OpenAPIHono<AppEnv> {
   const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
 
@@ -144,14 +178,14 @@ export function trackingDomainRoutes(): OpenAPIHono<AppEnv> {
     const config = loadConfig(c.env);
     const auth = c.get("auth");
     const domain = parseDomain(body.domain, config);
-    const managed = body.secure !== false;
+    const mode = requestedMode(body) ?? "managed";
     const inserted = await insertTrackingDomain(c.env.DB, {
       domain,
       accountId: auth.accountId,
       subaccountId: auth.subaccountId ?? 0,
       region: body.region ?? "us",
-      httpsMode: managed ? "managed" : "none",
-      tls: managed ? awaitingCertificate : noCertificate,
+      httpsMode: mode,
+      tls: mode === "managed" ? awaitingCertificate : noCertificate,
     });
     if (!inserted) {
       throw new ApiError(409, {
@@ -186,11 +220,12 @@ export function trackingDomainRoutes(): OpenAPIHono<AppEnv> {
   app.openapi(routes.update, async (c) => {
     const body = c.req.valid("json");
     const current = await ownedDomain(c, c.req.valid("param").domain);
-    if (body.secure === undefined && body.default === undefined) {
+    const mode = requestedMode(body);
+    if (mode === undefined && body.default === undefined) {
       throw new ApiError(422, {
         message: "nothing to update",
         code: sparkPostCodes.missingField,
-        description: "Send at least one of secure and default",
+        description: "Send at least one of secure, https_mode and default",
       });
     }
     const change: TrackingDomainChange = {};
@@ -202,7 +237,8 @@ export function trackingDomainRoutes(): OpenAPIHono<AppEnv> {
       );
     }
     if (body.default !== undefined) change.isDefault = body.default;
-    if (body.secure === true && current.httpsMode !== "managed") {
+    const switching = mode !== undefined && mode !== current.httpsMode;
+    if (switching && mode === "managed") {
       // A verified domain must be eligible now; an unverified one starts once it is verified.
       if (current.verified) {
         const report = await eligibilityOf(c.env, current);
@@ -212,14 +248,23 @@ export function trackingDomainRoutes(): OpenAPIHono<AppEnv> {
       change.httpsMode = "managed";
       change.tls = awaitingCertificate;
     }
-    if (body.secure === false && current.httpsMode !== "none") {
-      change.httpsMode = "none";
+    if (switching && mode !== "managed") {
+      change.httpsMode = mode;
       change.tls = noCertificate;
     }
     await updateTrackingDomain(c.env.DB, current, change);
     // Both calls are idempotent, so repeating a request that failed half way completes it.
-    if (body.secure === true && current.verified) await startIssuance(c.env, current);
-    if (body.secure === false) await stopIssuance(c.env, current);
+    if (mode === "managed" && current.verified) await startIssuance(c.env, current);
+    if (mode !== undefined && mode !== "managed") await stopIssuance(c.env, current);
+    if (switching) {
+      await noteDomainEvent(
+        c.env,
+        current,
+        `HTTPS mode changed from ${current.httpsMode} to ${mode} through the API${
+          mode === "self_managed" ? "; verify to probe HTTPS through your proxy" : ""
+        }.`,
+      );
+    }
     const updated = await ownedDomain(c, current.domain);
     return c.json({ results: presentTrackingDomain(updated, loadConfig(c.env)) }, 200);
   });
@@ -247,12 +292,33 @@ export function trackingDomainRoutes(): OpenAPIHono<AppEnv> {
     const config = loadConfig(c.env);
     const domain = await ownedDomain(c, c.req.valid("param").domain);
     const otherRegions = regions.filter((r) => r !== domain.region).map((r) => config.endpoints[r]);
+    const resolver = createDohResolver({ url: config.dohUrl });
     const result = await verifyCname(
-      createDohResolver({ url: config.dohUrl }),
+      resolver,
       domain.domain,
-      config.endpoints[domain.region],
+      endpointsOf(domain, config.endpoints),
       otherRegions.flatMap((e) => [e.v2, e.standard]),
     );
+    if (domain.httpsMode === "self_managed") {
+      // The CNAME points at the customer's CDN: only a probe through it proves anything.
+      const probe = await probeHttps(domain.domain, {
+        resolver,
+        connect,
+        ring: signingRing(c.env.LINK_SIGNING_KEYS),
+        port: config.httpsProbePort,
+      });
+      const checkedAt = new Date().toISOString();
+      await recordDnsCheck(c.env.DB, domain.domain, {
+        check: { checkedAt, chain: result.chain, errorCode: null, detail: result.detail },
+      });
+      await recordHttpsCheck(c.env.DB, domain.domain, {
+        checkedAt,
+        errorCode: probe.errorCode ?? null,
+        detail: probe.detail,
+      });
+      const after = await ownedDomain(c, domain.domain);
+      return c.json({ results: presentVerification(after, result, probe) }, 200);
+    }
     const reachesUs = result.cnameStatus === "valid";
     await recordDnsCheck(c.env.DB, domain.domain, {
       check: {
