@@ -12,7 +12,7 @@ import { caCertificatePath, projectRoot } from "./lib/stack-config";
 import { wranglerEnv } from "./lib/wrangler";
 
 async function main(): Promise<number> {
-  if (missingPackages().length > 0) installPackages();
+  if (missingPackages({ forTests: true }).length > 0) installPackages({ forTests: true });
   const startedHere = !stackIsRunning({ forTests: true });
   await startStack({ forTests: true });
   try {

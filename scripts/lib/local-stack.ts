@@ -28,6 +28,8 @@ export const requiredPackages = [
   { pkg: "dnsmasq-base", binary: "dnsmasq" },
   { pkg: "dnss", binary: "dnss" },
   { pkg: "openssl", binary: "openssl" },
+  // Only the end-to-end tests: a customer's reverse proxy in front of the worker.
+  { pkg: "nginx", binary: "nginx", forTests: true },
 ] as const;
 
 const searchPath = [
@@ -42,13 +44,14 @@ export function findBinary(name: string): string | undefined {
   return searchPath.map((dir) => `${dir}/${name}`).find((path) => existsSync(path));
 }
 
-export function missingPackages(): string[] {
-  return [...new Set(requiredPackages.filter((p) => !findBinary(p.binary)).map((p) => p.pkg))];
+export function missingPackages(options: { forTests?: boolean } = {}): string[] {
+  const needed = requiredPackages.filter((p) => options.forTests || !("forTests" in p));
+  return [...new Set(needed.filter((p) => !findBinary(p.binary)).map((p) => p.pkg))];
 }
 
 /** Installs the stack's Debian packages; only as root, otherwise says what to run. */
-export function installPackages(): void {
-  const missing = missingPackages();
+export function installPackages(options: { forTests?: boolean } = {}): void {
+  const missing = missingPackages(options);
   if (missing.length === 0) return;
   if (process.getuid?.() !== 0) {
     throw new Error(

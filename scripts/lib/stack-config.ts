@@ -26,6 +26,8 @@ export const ports = {
   dnssDns: 14081,
   /** The local TLS terminator (scripts/tls-edge.ts): HTTPS for tracking domains. */
   tlsEdge: 14443,
+  /** The e2e tests' customer reverse proxy (nginx) for self-managed HTTPS; the worker probes it here. */
+  selfManagedProxy: 14444,
   /** The Cloudflare API stand-in of the e2e tests. */
   cloudflareStandin: 14700,
   /** A worker and a Pebble of their own for the Cloudflare deployer's e2e test. */

@@ -63,6 +63,8 @@ export default async function setup(project: TestProject): Promise<() => Promise
       KEY_ENCRYPTION_KEYS: generatedKeyRing(),
       LINK_SIGNING_KEYS: generatedKeyRing(),
       EDGE_PULL_TOKEN: edgePullToken,
+      // Self-managed domains' proxy (test/support/nginx-proxy.ts) listens here, not on 443.
+      HTTPS_PROBE_PORT: String(ports.selfManagedProxy),
     },
   });
   project.provide("workerUrl", worker.url);
