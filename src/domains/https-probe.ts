@@ -40,6 +40,7 @@ export interface ProbeContext {
   port: number;
   timeoutMs?: number;
   now?: () => Date;
+  fetch?: typeof fetch;
 }
 
 const proofInput = (host: string, nonce: string) =>
@@ -182,6 +183,45 @@ async function diagnoseTls(context: ProbeContext, address: string, domain: strin
   }
 }
 
+/**
+ * The same question through fetch(): it resolves and verifies TLS on its own, so it can only say
+ * whether our proof came back. Null when it got no answer at all.
+ */
+async function probeWithFetch(
+  domain: string,
+  context: ProbeContext,
+  ms: number,
+): Promise<HttpsProbeResult | null> {
+  const nonce = base64Url(crypto.getRandomValues(new Uint8Array(24)));
+  const port = context.port === 443 ? "" : `:${context.port}`;
+  let response: Response;
+  try {
+    response = await (context.fetch ?? fetch)(
+      `https://${domain}${port}${httpsProbePrefix}${nonce}`,
+      {
+        redirect: "manual",
+        signal: AbortSignal.timeout(ms),
+      },
+    );
+  } catch {
+    return null;
+  }
+  await response.body?.cancel();
+  const proof = response.headers.get(proofHeader);
+  const sawHost = response.headers.get(hostHeader);
+  if (proof && sawHost === domain && proofHolds(context.ring, domain, nonce, proof))
+    return {
+      ok: true,
+      detail: `HTTPS for ${domain} works through its proxy and reaches tracking-edge.`,
+    };
+  return fail(
+    response.status === 200 ? "proxy" : "http",
+    response.status === 200
+      ? `HTTPS for ${domain} works, but the proxy does not reach tracking-edge: it answered without our proof.`
+      : `The proxy for ${domain} answered HTTP ${response.status} for ${httpsProbePrefix}…; it must forward every path to the tracking endpoint.`,
+  );
+}
+
 export async function probeHttps(domain: string, context: ProbeContext): Promise<HttpsProbeResult> {
   const ms = context.timeoutMs ?? 5000;
   const address = await firstAddress(context.resolver, domain);
@@ -196,12 +236,14 @@ export async function probeHttps(domain: string, context: ProbeContext): Promise
     try {
       await withTimeout(socket.opened, ms, "connecting");
     } catch (error) {
+      // Workers may not open sockets to some addresses (Cloudflare's own, so a proxy on
+      // Cloudflare): ask through fetch() before calling the address unreachable.
+      const fetched = await probeWithFetch(domain, context, ms);
+      if (fetched) return fetched;
       return fail(
         "tcp",
         `Nothing accepted a connection at ${where} (${(error as Error).message}).`,
-        {
-          address,
-        },
+        { address },
       );
     }
     const tls = socket.startTls({ expectedServerHostname: domain });
