@@ -11,6 +11,7 @@ import { sweepDueCertificates } from "../src/issuance/sweep";
 import { consumeEngagementBatch } from "../src/tracking/events";
 import { clickPrefix, handleTrackingLink, openPrefix, signingRing } from "../src/tracking/handlers";
 import type { SigningRing } from "../src/tracking/link-token";
+import { serveUi, uiPrefix } from "../src/ui/serve";
 
 export { AcmeAccount } from "../durable-objects/acme-account";
 export { DomainCertificate } from "../durable-objects/domain-certificate";
@@ -38,7 +39,11 @@ export default {
       throw error;
     }
     const url = new URL(request.url);
-    if (config.apiHostnames.has(url.hostname)) return api.fetch(request, env, ctx);
+    if (config.apiHostnames.has(url.hostname)) {
+      if (url.pathname === "/" || url.pathname.startsWith(uiPrefix))
+        return serveUi(request, url, env);
+      return api.fetch(request, env, ctx);
+    }
     if (url.pathname.startsWith(clickPrefix))
       return handleTrackingLink(request, url, env, ctx, "click");
     if (url.pathname.startsWith(openPrefix))

@@ -30,6 +30,8 @@ export const requiredPackages = [
   { pkg: "openssl", binary: "openssl" },
   // Only the end-to-end tests: a customer's reverse proxy in front of the worker.
   { pkg: "nginx", binary: "nginx", forTests: true },
+  // Only the end-to-end tests: the browser the UI tests drive (playwright-core).
+  { pkg: "chromium", binary: "chromium", forTests: true },
 ] as const;
 
 const searchPath = [

@@ -59,6 +59,8 @@ describe("verifying a tracking domain's CNAME", () => {
         fix: null,
         action_by: null,
       },
+      // Only self-managed domains are probed over HTTPS.
+      https: null,
     });
     expect(await stored(domain)).toMatchObject({
       status: { verified: true, cname_status: "valid" },

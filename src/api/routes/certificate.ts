@@ -7,7 +7,12 @@ import { awaitingCertificate, errorCodes, tlsStatuses } from "../../domains/mode
 import { updateTrackingDomain } from "../../domains/repository";
 import type { EligibilityCheck } from "../../issuance/eligibility";
 import { phases } from "../../issuance/state";
-import { eligibilityOf, notEligible, startIssuance } from "../certificate-lifecycle";
+import {
+  eligibilityOf,
+  notEligible,
+  noteDomainEvent,
+  startIssuance,
+} from "../certificate-lifecycle";
 import type { AppEnv } from "../context";
 import { ownedDomain } from "../domain-lookup";
 import { ApiError, sparkPostCodes } from "../errors";
@@ -250,11 +255,17 @@ export function certificateRoutes(): OpenAPIHono<AppEnv> {
     const report = await eligibilityOf(c.env, domain);
     if (report.checks.some((check) => check.status === "fail"))
       throw notEligible(domain.domain, report);
-    if (domain.httpsMode !== "managed")
+    if (domain.httpsMode !== "managed") {
       await updateTrackingDomain(c.env.DB, domain, {
         httpsMode: "managed",
         tls: awaitingCertificate,
       });
+      await noteDomainEvent(
+        c.env,
+        domain,
+        `HTTPS mode changed from ${domain.httpsMode} to managed through the API.`,
+      );
+    }
     const view = await startIssuance(c.env, domain);
     return c.json({ results: presentState(domain.domain, view) }, 200);
   });

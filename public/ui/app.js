@@ -1,0 +1,665 @@
+// The management UI: a small single-page app over the same /api/v1 as every other client. The
+// API key lives in sessionStorage only (gone when the browser session ends). Views are built
+// with DOM calls, never HTML strings, so nothing the API returns can become markup.
+const keyStorage = "tracking-edge-api-key";
+const main = document.getElementById("main");
+const nav = document.getElementById("nav");
+let refreshTimer;
+
+const statusLabels = {
+  unknown: ["Inactive", "inactive", "○"],
+  pending: ["Pending", "pending", "…"],
+  valid: ["Valid", "valid", "✓"],
+  expired: ["Expired", "expired", "✕"],
+  failed: ["Failed", "failed", "!"],
+  unavailable: ["Unavailable", "unavailable", "✕"],
+};
+const modeLabels = {
+  managed: "Managed HTTPS",
+  self_managed: "Self-managed (CDN or proxy)",
+  none: "HTTP only",
+};
+
+/** An element with attributes (on* as listeners) and children (strings become text). */
+function h(tag, attributes = {}, ...children) {
+  const element = document.createElement(tag);
+  for (const [name, value] of Object.entries(attributes)) {
+    if (value === undefined || value === null || value === false) continue;
+    if (name.startsWith("on")) element.addEventListener(name.slice(2), value);
+    else if (value === true) element.setAttribute(name, "");
+    else element.setAttribute(name, String(value));
+  }
+  for (const child of children.flat()) {
+    if (child === null || child === undefined || child === false) continue;
+    element.append(child instanceof Node ? child : String(child));
+  }
+  return element;
+}
+
+const badge = (status) => {
+  const [label, kind, symbol] = statusLabels[status] ?? [status, "inactive", "?"];
+  return h(
+    "span",
+    { class: `badge badge-${kind}` },
+    h("span", { "aria-hidden": "true" }, `${symbol} `),
+    label,
+  );
+};
+const date = (iso) => (iso ? new Date(iso).toUTCString().replace(" GMT", " UTC") : "—");
+const apiKey = () => sessionStorage.getItem(keyStorage);
+
+class ApiError extends Error {
+  constructor(status, errors) {
+    super(errors.map((e) => e.description ?? e.message).join(" "));
+    this.status = status;
+    this.errors = errors;
+  }
+}
+
+async function api(method, path, body) {
+  const response = await fetch(`/api/v1${path}`, {
+    method,
+    headers: {
+      authorization: apiKey() ?? "",
+      ...(body === undefined ? {} : { "content-type": "application/json" }),
+    },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
+  if (response.status === 204) return null;
+  const json = await response.json().catch(() => ({}));
+  if (!response.ok) {
+    if (response.status === 401 && apiKey())
+      signOut("Your API key is no longer accepted; sign in again.");
+    throw new ApiError(response.status, json.errors ?? [{ message: `HTTP ${response.status}` }]);
+  }
+  return json.results;
+}
+
+function show(...children) {
+  clearInterval(refreshTimer);
+  main.replaceChildren(...children);
+  main.focus();
+}
+
+const errorBox = (error) =>
+  h(
+    "div",
+    { class: "error", role: "alert" },
+    error instanceof ApiError
+      ? error.errors.map((e) =>
+          h("p", {}, h("strong", {}, e.message), e.description ? ` — ${e.description}` : ""),
+        )
+      : String(error.message ?? error),
+  );
+
+function signOut(message) {
+  sessionStorage.removeItem(keyStorage);
+  renderSignIn(message);
+}
+
+function renderSignIn(message) {
+  nav.hidden = true;
+  const input = h("input", {
+    type: "password",
+    id: "api-key",
+    name: "api-key",
+    autocomplete: "off",
+    required: true,
+  });
+  const status = h(
+    "div",
+    { id: "sign-in-status" },
+    message ? h("p", { class: "notice", role: "status" }, message) : null,
+  );
+  show(
+    h("h1", {}, "Sign in"),
+    h(
+      "form",
+      {
+        id: "sign-in",
+        onsubmit: async (event) => {
+          event.preventDefault();
+          sessionStorage.setItem(keyStorage, input.value.trim());
+          try {
+            await api("GET", "/tracking-domains");
+            location.hash = "#/";
+            route();
+          } catch (error) {
+            sessionStorage.removeItem(keyStorage);
+            status.replaceChildren(errorBox(error));
+          }
+        },
+      },
+      h("label", { for: "api-key" }, "API key"),
+      input,
+      h("p", {}, "Kept for this browser session only."),
+      h("div", { class: "actions" }, h("button", { type: "submit" }, "Sign in")),
+    ),
+    status,
+  );
+}
+
+async function renderList() {
+  const domains = await api("GET", "/tracking-domains");
+  const rows = domains.map((d) =>
+    h(
+      "tr",
+      {},
+      h("td", {}, h("a", { href: `#/domains/${d.domain}` }, d.domain)),
+      h("td", {}, d.status.verified ? "Verified" : "Not verified"),
+      h("td", {}, badge(d.status.tls_status)),
+      h("td", {}, modeLabels[d.https_mode]),
+      h("td", {}, d.tls_certificate.expires_at ? date(d.tls_certificate.expires_at) : "—"),
+      h("td", {}, d.default ? "Default" : ""),
+    ),
+  );
+  show(
+    h("h1", {}, "Tracking domains"),
+    domains.length === 0
+      ? h("p", {}, "No tracking domains yet. ", h("a", { href: "#/new" }, "Add one."))
+      : h(
+          "table",
+          { id: "domains" },
+          h("caption", {}, `${domains.length} tracking domain${domains.length === 1 ? "" : "s"}`),
+          h(
+            "thead",
+            {},
+            h(
+              "tr",
+              {},
+              ["Domain", "Verification", "HTTPS", "HTTPS configuration", "Expires", "Default"].map(
+                (t) => h("th", { scope: "col" }, t),
+              ),
+            ),
+          ),
+          h("tbody", {}, rows),
+        ),
+    h("div", { class: "actions" }, h("a", { class: "button", href: "#/new" }, "Add a domain")),
+  );
+}
+
+function renderNew() {
+  const status = h("div", { id: "create-status" });
+  const radio = (name, value, label, hint, checked) =>
+    h(
+      "label",
+      {},
+      h("input", { type: "radio", name, value, checked }),
+      h("span", {}, h("strong", {}, label), hint ? ` — ${hint}` : ""),
+    );
+  show(
+    h("h1", {}, "Add a tracking domain"),
+    h(
+      "form",
+      {
+        id: "create",
+        onsubmit: async (event) => {
+          event.preventDefault();
+          const form = new FormData(event.target);
+          try {
+            const created = await api("POST", "/tracking-domains", {
+              domain: String(form.get("domain")).trim(),
+              region: form.get("region"),
+              https_mode: form.get("https_mode"),
+            });
+            location.hash = `#/domains/${created.domain}`;
+          } catch (error) {
+            status.replaceChildren(errorBox(error));
+          }
+        },
+      },
+      h("label", { for: "domain" }, "Subdomain"),
+      h("input", {
+        type: "text",
+        id: "domain",
+        name: "domain",
+        required: true,
+        placeholder: "track.example.com",
+        "aria-describedby": "domain-hint",
+      }),
+      h(
+        "p",
+        { id: "domain-hint" },
+        "A subdomain you own, such as track.example.com, that you will point at us with a CNAME.",
+      ),
+      h(
+        "fieldset",
+        {},
+        h("legend", {}, "Region"),
+        radio("region", "us", "US", null, true),
+        radio("region", "eu", "EU", null, false),
+      ),
+      h(
+        "fieldset",
+        {},
+        h("legend", {}, "HTTPS configuration"),
+        radio(
+          "https_mode",
+          "managed",
+          "Managed HTTPS",
+          "we get the certificate and renew it; nothing else to do",
+          true,
+        ),
+        radio(
+          "https_mode",
+          "self_managed",
+          "Self-managed",
+          "your CDN or reverse proxy terminates TLS with your certificate and forwards to us",
+          false,
+        ),
+      ),
+      h(
+        "div",
+        { class: "actions" },
+        h("button", { type: "submit" }, "Add domain"),
+        h("a", { class: "button secondary", href: "#/" }, "Cancel"),
+      ),
+    ),
+    status,
+  );
+}
+
+function copyButton(value, what) {
+  return h(
+    "button",
+    {
+      type: "button",
+      class: "secondary",
+      "aria-label": `Copy ${what}`,
+      onclick: async (event) => {
+        try {
+          await navigator.clipboard.writeText(value);
+          event.target.textContent = "Copied";
+        } catch {
+          event.target.textContent = "Select and copy";
+        }
+      },
+    },
+    "Copy",
+  );
+}
+
+function verificationResult(v) {
+  const https = v.https;
+  return h(
+    "div",
+    { role: "status", id: "verify-result", class: v.verified ? "notice" : "error" },
+    h(
+      "p",
+      {},
+      h("strong", {}, v.verified ? "Verified." : "Not verified."),
+      " ",
+      https ? https.detail : v.dns.detail,
+    ),
+    h("p", {}, "Found: ", h("code", {}, v.dns.found.join(" → ") || "nothing")),
+    !v.verified && v.dns.fix && !https ? h("p", {}, "Fix: ", v.dns.fix) : null,
+  );
+}
+
+async function renderDetails(name) {
+  const [d, cert, events] = await Promise.all([
+    api("GET", `/tracking-domains/${name}`),
+    api("GET", `/tracking-domains/${name}/certificate`).catch(() => null),
+    api("GET", `/tracking-domains/${name}/certificate/events?limit=15`).catch(() => []),
+  ]);
+  const verifyStatus = h("div", { id: "verify-status" });
+  const t = d.tls_certificate;
+  const record = d.dns_record;
+  const problem = t.error_code || t.stuck;
+  show(
+    h("p", {}, h("a", { href: "#/" }, "← Tracking domains")),
+    h("h1", {}, d.domain),
+    h(
+      "section",
+      { "aria-labelledby": "dns-heading" },
+      h("h2", { id: "dns-heading" }, "DNS record to add"),
+      d.https_mode === "self_managed"
+        ? h(
+            "p",
+            {},
+            "Point the name at your CDN or proxy, and have it forward every path to the target below, keeping the Host header.",
+          )
+        : h("p", {}, "Add this record at your DNS provider, then verify."),
+      h(
+        "table",
+        { id: "dns-record" },
+        h(
+          "thead",
+          {},
+          h(
+            "tr",
+            {},
+            ["Name", "Type", "Value"].map((c) => h("th", { scope: "col" }, c)),
+          ),
+        ),
+        h(
+          "tbody",
+          {},
+          h(
+            "tr",
+            {},
+            h("td", {}, h("code", {}, record.name), " ", copyButton(record.name, "name")),
+            h("td", {}, record.type),
+            h("td", {}, h("code", {}, record.value), " ", copyButton(record.value, "value")),
+          ),
+        ),
+      ),
+      h(
+        "p",
+        {},
+        "Verification: ",
+        h("strong", { id: "verified" }, d.status.verified ? "Verified" : "Not verified"),
+      ),
+      h(
+        "div",
+        { class: "actions" },
+        h(
+          "button",
+          {
+            type: "button",
+            id: "verify",
+            onclick: async (event) => {
+              event.target.disabled = true;
+              try {
+                const v = await api("POST", `/tracking-domains/${name}/verify`);
+                await renderDetails(name);
+                document.getElementById("verify-status")?.replaceChildren(verificationResult(v));
+              } catch (error) {
+                verifyStatus.replaceChildren(errorBox(error));
+                event.target.disabled = false;
+              }
+            },
+          },
+          "Verify",
+        ),
+      ),
+      verifyStatus,
+    ),
+    h(
+      "section",
+      { "aria-labelledby": "https-heading", id: "https" },
+      h("h2", { id: "https-heading" }, "HTTPS"),
+      h(
+        "dl",
+        {},
+        h("dt", {}, "Status"),
+        h(
+          "dd",
+          { id: "tls-status" },
+          badge(d.status.tls_status),
+          t.step && d.status.tls_status === "pending" ? ` (step: ${t.step})` : "",
+        ),
+        h("dt", {}, "Configuration"),
+        h("dd", {}, modeLabels[d.https_mode]),
+        h("dt", {}, "Issued"),
+        h("dd", { id: "issued-at" }, date(t.issued_at)),
+        h("dt", {}, "Expires"),
+        h("dd", { id: "expires-at" }, date(t.expires_at)),
+        h("dt", {}, "Next renewal"),
+        h("dd", { id: "renews-at" }, date(t.renews_at)),
+      ),
+      problem
+        ? h(
+            "div",
+            { class: "error", id: "tls-problem" },
+            h(
+              "p",
+              {},
+              h("strong", {}, t.stuck ? "Stuck. " : `${t.error_code}. `),
+              t.error_detail ?? "",
+            ),
+            t.action_by
+              ? h(
+                  "p",
+                  {},
+                  "Who must act: ",
+                  t.action_by === "customer"
+                    ? "you (your DNS)"
+                    : "us (or the CA); nothing for you to do",
+                )
+              : null,
+          )
+        : null,
+      d.https_mode !== "managed"
+        ? h(
+            "div",
+            { class: "actions" },
+            h(
+              "a",
+              { class: "button", href: `#/domains/${name}/enable-https`, id: "enable-https" },
+              "Enable managed HTTPS…",
+            ),
+          )
+        : null,
+    ),
+    cert && cert.history.length > 0
+      ? h(
+          "section",
+          { "aria-labelledby": "history-heading" },
+          h("h2", { id: "history-heading" }, "Certificates"),
+          h(
+            "table",
+            {},
+            h(
+              "thead",
+              {},
+              h(
+                "tr",
+                {},
+                ["Serial", "Valid from", "Valid until", "Issuer", "Status"].map((c) =>
+                  h("th", { scope: "col" }, c),
+                ),
+              ),
+            ),
+            h(
+              "tbody",
+              {},
+              cert.history.map((c) =>
+                h(
+                  "tr",
+                  {},
+                  h("td", {}, h("code", {}, c.serial)),
+                  h("td", {}, date(c.not_before)),
+                  h("td", {}, date(c.not_after)),
+                  h("td", {}, c.issuer ?? ""),
+                  h("td", {}, c.status),
+                ),
+              ),
+            ),
+          ),
+        )
+      : null,
+    events.length > 0
+      ? h(
+          "section",
+          { "aria-labelledby": "events-heading" },
+          h("h2", { id: "events-heading" }, "Recent events"),
+          h(
+            "ol",
+            { id: "events", reversed: true },
+            events.map((e) =>
+              h("li", {}, h("time", { datetime: e.at }, date(e.at)), ` — ${e.reason}`),
+            ),
+          ),
+        )
+      : null,
+    h(
+      "section",
+      { "aria-labelledby": "danger-heading" },
+      h("h2", { id: "danger-heading" }, "Delete"),
+      h(
+        "button",
+        {
+          type: "button",
+          class: "danger",
+          id: "delete",
+          onclick: async () => {
+            if (
+              !(await confirmDialog(
+                `Delete ${name}?`,
+                "Its links stop working and its certificate is removed. This cannot be undone.",
+              ))
+            )
+              return;
+            await api("DELETE", `/tracking-domains/${name}`);
+            location.hash = "#/";
+          },
+        },
+        "Delete this domain…",
+      ),
+    ),
+  );
+  // Live while something is happening.
+  if (
+    d.status.tls_status === "pending" ||
+    (d.https_mode === "managed" && t.step && t.step !== "installed")
+  ) {
+    refreshTimer = setInterval(async () => {
+      const fresh = await api("GET", `/tracking-domains/${name}`).catch(() => null);
+      if (
+        fresh &&
+        (fresh.status.tls_status !== d.status.tls_status ||
+          fresh.tls_certificate.step !== t.step ||
+          fresh.tls_certificate.error_code !== t.error_code)
+      ) {
+        const result = document.getElementById("verify-result");
+        await renderDetails(name);
+        if (result) document.getElementById("verify-status")?.replaceChildren(result);
+      }
+    }, 1000);
+  }
+}
+
+function confirmDialog(title, text) {
+  const dialog = document.getElementById("confirm");
+  document.getElementById("confirm-title").textContent = title;
+  document.getElementById("confirm-text").textContent = text;
+  dialog.returnValue = "";
+  dialog.showModal();
+  return new Promise((resolve) =>
+    dialog.addEventListener("close", () => resolve(dialog.returnValue === "confirm"), {
+      once: true,
+    }),
+  );
+}
+
+const checkNames = {
+  name: "Domain name",
+  policy: "Our policy",
+  cname: "CNAME to the V2 endpoint",
+  caa: "CAA records",
+};
+const checkStatus = { pass: "Pass", fail: "Fail", error: "Could not check" };
+
+async function renderWizard(name) {
+  const d = await api("GET", `/tracking-domains/${name}`);
+  const results = h("div", { id: "checks", "aria-live": "polite" });
+  const enable = h("button", { type: "button", id: "enable", disabled: true }, "Enable HTTPS");
+  const status = h("div", { id: "wizard-status" });
+  const run = async () => {
+    results.replaceChildren(h("p", {}, "Checking…"));
+    try {
+      const report = await api("POST", `/tracking-domains/${name}/certificate/check`);
+      enable.disabled = !report.eligible;
+      results.replaceChildren(
+        h(
+          "p",
+          { role: "status" },
+          report.eligible
+            ? "Every check passes: HTTPS can be enabled."
+            : "Some checks fail: make the changes below, then run the checks again.",
+        ),
+        h(
+          "table",
+          {},
+          h(
+            "thead",
+            {},
+            h(
+              "tr",
+              {},
+              ["Check", "Result", "What we found", "What to do"].map((c) =>
+                h("th", { scope: "col" }, c),
+              ),
+            ),
+          ),
+          h(
+            "tbody",
+            {},
+            report.checks.map((c) =>
+              h(
+                "tr",
+                { "data-check": c.name },
+                h("td", {}, checkNames[c.name] ?? c.name),
+                h("td", { class: `check-${c.status}` }, checkStatus[c.status] ?? c.status),
+                h("td", {}, c.detail),
+                h("td", {}, c.fix ?? (c.status === "pass" ? "Nothing" : "")),
+              ),
+            ),
+          ),
+        ),
+      );
+    } catch (error) {
+      results.replaceChildren(errorBox(error));
+    }
+  };
+  enable.addEventListener("click", async () => {
+    enable.disabled = true;
+    try {
+      await api("PUT", `/tracking-domains/${name}`, { https_mode: "managed" });
+      if (!d.status.verified) await api("POST", `/tracking-domains/${name}/verify`);
+      location.hash = `#/domains/${name}`;
+    } catch (error) {
+      status.replaceChildren(errorBox(error));
+      enable.disabled = false;
+    }
+  });
+  show(
+    h("p", {}, h("a", { href: `#/domains/${name}` }, `← ${name}`)),
+    h("h1", {}, `Enable managed HTTPS for ${name}`),
+    h(
+      "ol",
+      {},
+      h("li", {}, "Run the eligibility checks: the CNAME, CAA records, and the name itself."),
+      h("li", {}, "Make the DNS changes they ask for, and run them again."),
+      h(
+        "li",
+        {},
+        "Enable HTTPS: we get a certificate, usually within a minute, and renew it from then on.",
+      ),
+    ),
+    h(
+      "div",
+      { class: "actions" },
+      h(
+        "button",
+        { type: "button", class: "secondary", id: "run-checks", onclick: run },
+        "Run the checks",
+      ),
+      enable,
+    ),
+    results,
+    status,
+  );
+}
+
+async function route() {
+  if (!apiKey()) return renderSignIn();
+  nav.hidden = false;
+  const hash = location.hash.replace(/^#/, "") || "/";
+  try {
+    const wizard = /^\/domains\/([^/]+)\/enable-https$/.exec(hash);
+    const details = /^\/domains\/([^/]+)$/.exec(hash);
+    if (hash === "/") await renderList();
+    else if (hash === "/new") renderNew();
+    else if (wizard) await renderWizard(wizard[1]);
+    else if (details) await renderDetails(details[1]);
+    else show(h("h1", {}, "Not found"), h("p", {}, h("a", { href: "#/" }, "Tracking domains")));
+  } catch (error) {
+    if (apiKey()) show(h("h1", {}, "Something went wrong"), errorBox(error));
+  }
+}
+
+document.getElementById("sign-out").addEventListener("click", () => signOut("Signed out."));
+window.addEventListener("hashchange", route);
+route();

@@ -1,0 +1,137 @@
+// The management UI in Debian's Chromium (playwright-core), against the worker and the real
+// stack, as a person would use it: a wrong key is refused; a domain with managed HTTPS is created,
+// shows its DNS record, verifies and reaches Valid with its dates; an insecure domain goes through
+// the enable-HTTPS wizard, where a CAA record fails with its fix until DNS is fixed; a domain is
+// deleted after confirming. Screenshots go to test-output/screenshots for people to look at.
+import { randomUUID } from "node:crypto";
+import { mkdirSync } from "node:fs";
+import { type Browser, chromium, type Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { findBinary } from "../../scripts/lib/local-stack";
+import { endpoints, projectRoot } from "../../scripts/lib/stack-config";
+import { api, dns, dynamicName } from "./helpers";
+
+const screenshots = `${projectRoot}/test-output/screenshots`;
+let browser: Browser;
+let page: Page;
+
+beforeAll(async () => {
+  const executablePath = findBinary("chromium");
+  if (!executablePath) throw new Error("chromium is not installed: apt-get install chromium");
+  mkdirSync(screenshots, { recursive: true });
+  browser = await chromium.launch({ executablePath, args: ["--no-sandbox"] });
+  page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
+});
+
+afterAll(async () => {
+  await browser?.close();
+});
+
+const ui = () => `${inject("workerUrl")}/`;
+
+async function signIn(key: string): Promise<void> {
+  await page.goto(ui());
+  await page.getByLabel("API key").fill(key);
+  await page.getByRole("button", { name: "Sign in" }).click();
+}
+
+describe("management UI", () => {
+  it("refuses a wrong API key, saying so", async () => {
+    await signIn(`te_${"0".repeat(40)}`);
+    await expect.poll(() => page.getByRole("alert").textContent()).toContain("not valid");
+    expect(await page.getByLabel("API key").isVisible()).toBe(true);
+  });
+
+  it("creates a managed domain, shows its DNS record, verifies it and watches it reach Valid", {
+    timeout: 60_000,
+  }, async () => {
+    const domain = dynamicName("ui");
+    await dns.setCname(domain, endpoints.v2Us);
+    await signIn(inject("apiKeys").alpha);
+    await page.getByRole("link", { name: "Add a domain" }).first().click();
+    // The API's own message for a name it refuses.
+    await page.getByLabel("Subdomain").fill("com");
+    await page.getByRole("button", { name: "Add domain" }).click();
+    await expect
+      .poll(() => page.getByRole("alert").textContent())
+      .toMatch(/public suffix|subdomain/i);
+
+    await page.getByLabel("Subdomain").fill(domain);
+    expect(await page.getByLabel("Managed HTTPS").isChecked()).toBe(true);
+    await page.getByRole("button", { name: "Add domain" }).click();
+    await page.getByRole("heading", { name: domain }).waitFor();
+    const record = page.locator("#dns-record tbody tr");
+    expect(await record.locator("td").nth(0).textContent()).toContain(domain);
+    expect(await record.locator("td").nth(1).textContent()).toBe("CNAME");
+    expect(await record.locator("td").nth(2).textContent()).toContain(endpoints.v2Us);
+    expect(await page.getByRole("button", { name: "Copy value" }).isVisible()).toBe(true);
+
+    await page.getByRole("button", { name: "Verify" }).click();
+    await expect.poll(() => page.locator("#verified").textContent()).toBe("Verified");
+    await expect
+      .poll(() => page.locator("#tls-status").textContent(), { timeout: 30_000 })
+      .toContain("Valid");
+    for (const field of ["#issued-at", "#expires-at", "#renews-at"])
+      expect(await page.locator(field).textContent()).toMatch(/\d{4} \d\d:\d\d:\d\d UTC/);
+    await page.screenshot({ path: `${screenshots}/details.png`, fullPage: true });
+
+    await page.getByRole("link", { name: "Tracking domains" }).first().click();
+    const row = page.locator("#domains tr", { hasText: domain });
+    await row.waitFor();
+    expect(await row.textContent()).toContain("Valid");
+    expect(await row.textContent()).toContain("Managed HTTPS");
+    await page.screenshot({ path: `${screenshots}/list.png`, fullPage: true });
+  });
+
+  it("enables HTTPS on an insecure domain through the wizard, failing on CAA until DNS is fixed", {
+    timeout: 60_000,
+  }, async () => {
+    const org = `c${randomUUID().slice(0, 8)}.dyn.test`;
+    const domain = `track.${org}`;
+    await dns.setCname(domain, endpoints.v2Us);
+    await dns.addCaa(org, [{ tag: "issue", value: "other-ca.example" }]);
+    const key = inject("apiKeys").alpha;
+    expect((await api(key, "POST", "/tracking-domains", { domain, secure: false })).status).toBe(
+      200,
+    );
+    expect((await api(key, "POST", `/tracking-domains/${domain}/verify`)).status).toBe(200);
+
+    await signIn(key);
+    await page.goto(`${ui()}ui/#/domains/${domain}`);
+    await page.getByRole("link", { name: "Enable managed HTTPS…" }).click();
+    await page.getByRole("button", { name: "Run the checks" }).click();
+    const caa = page.locator('tr[data-check="caa"]');
+    await caa.waitFor();
+    expect(await caa.locator("td").nth(1).textContent()).toBe("Fail");
+    expect(await caa.locator("td").nth(3).textContent()).toContain(`CAA 0 issue "letsencrypt.org"`);
+    expect(await page.locator('tr[data-check="cname"] td').nth(1).textContent()).toBe("Pass");
+    expect(await page.getByRole("button", { name: "Enable HTTPS" }).isDisabled()).toBe(true);
+    await page.screenshot({ path: `${screenshots}/wizard.png`, fullPage: true });
+
+    await dns.clearCaa(org);
+    await page.getByRole("button", { name: "Run the checks" }).click();
+    await expect
+      .poll(() => page.locator('tr[data-check="caa"] td').nth(1).textContent())
+      .toBe("Pass");
+    await page.getByRole("button", { name: "Enable HTTPS" }).click();
+    await page.getByRole("heading", { name: domain }).waitFor();
+    await expect
+      .poll(() => page.locator("#tls-status").textContent(), { timeout: 30_000 })
+      .toContain("Valid");
+  });
+
+  it("deletes a domain only after confirming", async () => {
+    const domain = dynamicName("ui-delete");
+    const key = inject("apiKeys").alpha;
+    await api(key, "POST", "/tracking-domains", { domain, secure: false });
+    await signIn(key);
+    await page.goto(`${ui()}ui/#/domains/${domain}`);
+    await page.getByRole("button", { name: "Delete this domain…" }).click();
+    await page.getByRole("dialog").getByRole("button", { name: "Cancel" }).click();
+    expect((await api(key, "GET", `/tracking-domains/${domain}`)).status).toBe(200);
+    await page.getByRole("button", { name: "Delete this domain…" }).click();
+    await page.getByRole("dialog").getByRole("button", { name: "Delete" }).click();
+    await page.locator("#domains, main >> text=No tracking domains").first().waitFor();
+    expect((await api(key, "GET", `/tracking-domains/${domain}`)).status).toBe(404);
+  });
+});
