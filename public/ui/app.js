@@ -56,7 +56,8 @@ class ApiError extends Error {
   }
 }
 
-async function api(method, path, body) {
+/** A call to /api/v1 with the session's key; a 401 ends the session (except when signing in). */
+async function api(method, path, body, { signingIn = false } = {}) {
   const response = await fetch(`/api/v1${path}`, {
     method,
     headers: {
@@ -68,7 +69,7 @@ async function api(method, path, body) {
   if (response.status === 204) return null;
   const json = await response.json().catch(() => ({}));
   if (!response.ok) {
-    if (response.status === 401 && apiKey())
+    if (response.status === 401 && !signingIn)
       signOut("Your API key is no longer accepted; sign in again.");
     throw new ApiError(response.status, json.errors ?? [{ message: `HTTP ${response.status}` }]);
   }
@@ -121,8 +122,8 @@ function renderSignIn(message) {
           event.preventDefault();
           sessionStorage.setItem(keyStorage, input.value.trim());
           try {
-            await api("GET", "/tracking-domains");
-            location.hash = "#/";
+            await api("GET", "/tracking-domains", undefined, { signingIn: true });
+            // On to where the address points (a deep link survives signing in).
             route();
           } catch (error) {
             sessionStorage.removeItem(keyStorage);
