@@ -127,6 +127,38 @@ describe("management UI", () => {
       .toContain("Valid");
   });
 
+  it("can be used with the keyboard alone", async () => {
+    await page.goto(ui());
+    await page.evaluate(() => sessionStorage.clear());
+    await page.reload();
+    await page.getByLabel("API key").waitFor();
+    // Each view puts the focus on the main region, so one Tab reaches the key field; Enter submits.
+    await page.keyboard.press("Tab");
+    expect(await page.evaluate(() => document.activeElement?.id)).toBe("api-key");
+    await page.keyboard.type(inject("apiKeys").alpha);
+    await page.keyboard.press("Enter");
+    await page.getByRole("heading", { name: "Tracking domains" }).waitFor();
+    // Every control in the form for a new domain has a label, and Enter adds it.
+    await page.goto(`${ui()}ui/#/new`);
+    await page.getByLabel("Subdomain").focus();
+    const domain = dynamicName("ui-keys");
+    await page.keyboard.type(domain);
+    await page.keyboard.press("Enter");
+    await page.getByRole("heading", { name: domain }).waitFor();
+    const unlabelled = await page.evaluate(
+      () =>
+        Array.from(document.querySelectorAll("input, button, select")).filter(
+          (e) =>
+            !(
+              e.getAttribute("aria-label") ||
+              e.textContent?.trim() ||
+              (e as HTMLInputElement).labels?.length
+            ),
+        ).length,
+    );
+    expect(unlabelled).toBe(0);
+  });
+
   it("deletes a domain only after confirming", async () => {
     const domain = dynamicName("ui-delete");
     const key = inject("apiKeys").alpha;
