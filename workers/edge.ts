@@ -12,6 +12,7 @@ import { consumeEngagementBatch } from "../src/tracking/events";
 import { clickPrefix, handleTrackingLink, openPrefix, signingRing } from "../src/tracking/handlers";
 import type { SigningRing } from "../src/tracking/link-token";
 import { serveUi, uiPrefix } from "../src/ui/serve";
+import { requestTarget } from "../src/util/request-target";
 
 export { AcmeAccount } from "../durable-objects/acme-account";
 export { DomainCertificate } from "../durable-objects/domain-certificate";
@@ -38,18 +39,17 @@ export default {
       if (error instanceof ConfigError) return misconfigured(error);
       throw error;
     }
-    const url = new URL(request.url);
-    if (config.apiHostnames.has(url.hostname)) {
-      if (url.pathname === "/" || url.pathname.startsWith(uiPrefix))
-        return serveUi(request, url, env);
+    const target = requestTarget(request.url);
+    const path = target.path;
+    if (config.apiHostnames.has(target.host)) {
+      if (path === "/" || path.startsWith(uiPrefix))
+        return serveUi(request, new URL(target.href), env);
       return api.fetch(request, env, ctx);
     }
-    if (url.pathname.startsWith(clickPrefix))
-      return handleTrackingLink(request, url, env, ctx, "click");
-    if (url.pathname.startsWith(openPrefix))
-      return handleTrackingLink(request, url, env, ctx, "open");
-    if (url.pathname.startsWith(challengePrefix)) return answerHttp01(request, env, config);
-    if (url.pathname.startsWith(httpsProbePrefix)) return answerProbe(url, env);
+    if (path.startsWith(clickPrefix)) return handleTrackingLink(request, target, env, ctx, "click");
+    if (path.startsWith(openPrefix)) return handleTrackingLink(request, target, env, ctx, "open");
+    if (path.startsWith(challengePrefix)) return answerHttp01(request, env, config);
+    if (path.startsWith(httpsProbePrefix)) return answerProbe(new URL(target.href), env);
     return new Response("Not found\n", { status: 404, headers: { "content-type": "text/plain" } });
   },
 

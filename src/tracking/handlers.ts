@@ -4,6 +4,7 @@
 // this host and path is a 404 without Location: never an open redirect.
 
 import { base64Url } from "../util/encoding";
+import type { RequestTarget } from "../util/request-target";
 import { type EngagementEvent, ipPrefix } from "./events";
 import {
   type LinkContent,
@@ -47,7 +48,7 @@ const notFound = () =>
 /** Synchronous on purpose: nothing here waits, so the runtime need not schedule a promise. */
 export function handleTrackingLink(
   request: Request,
-  url: URL,
+  target: RequestTarget,
   env: Env,
   ctx: ExecutionContext,
   kind: LinkKind,
@@ -59,8 +60,8 @@ export function handleTrackingLink(
       headers: { allow: "GET, HEAD", ...noStore },
     });
   }
-  const host = url.hostname.toLowerCase();
-  const token = url.pathname.slice((kind === "click" ? clickPrefix : openPrefix).length);
+  const host = target.host;
+  const token = target.path.slice((kind === "click" ? clickPrefix : openPrefix).length);
   let ring: SigningRing;
   try {
     ring = signingRing(env.LINK_SIGNING_KEYS);
@@ -75,7 +76,7 @@ export function handleTrackingLink(
   const content = verifyToken(ring, kind, host, token);
   if (!content) return notFound();
   outboxFor(env.ENGAGEMENT_EVENTS).add(
-    engagementEvent(request, kind, host, url.protocol === "https:", content),
+    engagementEvent(request, kind, host, target.secure, content),
     ctx,
   );
   if (kind === "click") {
