@@ -182,6 +182,7 @@ async function main(): Promise<number> {
     say(`  curl -s -H "Authorization: $KEY" ${worker.url}/api/v1/tracking-domains/${domain} | jq`);
     say(`  curl -si --cacert ${rootPath} --resolve ${domain}:${edge.port}:127.0.0.1 \\`);
     say(`    'https://${domain}:${edge.port}${url.pathname}${url.search}'`);
+    say(`  Management UI: ${worker.url}/ (sign in with the key above)`);
     say(`  API reference: ${worker.url}/api/v1/openapi.json`);
     await new Promise<void>((resolve) => {
       process.once("SIGINT", resolve);
