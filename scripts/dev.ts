@@ -52,6 +52,7 @@ Verifying starts managed HTTPS: the local Pebble issues a certificate within sec
 
 The local DNS zone also has ${exampleRecords.standard.name} (CNAME to the standard endpoint) and
 ${exampleRecords.noCname.name} (no CNAME). API reference: ${api}/openapi.json
+Management UI: ${worker.url}/ (sign in with the key above)
 Ctrl-C stops the worker; \`npm run stack:stop\` stops the local stack.
 `);
   const stop = () => void worker.stop().then(() => process.exit(0));
