@@ -292,11 +292,20 @@ describe("a worker deploying to Cloudflare for SaaS", () => {
     expect(leaf.subjectAltName).toBe(`DNS:${domain}`);
     expect(leaf.checkPrivateKey(createPrivateKey(uploaded?.keyPem as string))).toBe(true);
 
-    // Deleting the domain deletes its custom hostname (from the object's alarm, right after).
+    // Deleting the domain deletes its custom hostname (from the object's alarm, right after),
+    // even when Cloudflare fails the first attempt.
+    cloudflare.failNext(1, 502, { code: 10001, message: "bad gateway" });
+    const before = cloudflare.requests.length;
     expect((await call("DELETE", `/tracking-domains/${domain}`)).status).toBe(204);
-    const gone = Date.now() + 15_000;
+    const gone = Date.now() + 20_000;
     while (cloudflare.hostnames().some((h) => h.hostname === domain) && Date.now() < gone)
       await new Promise((resolve) => setTimeout(resolve, 100));
     expect(cloudflare.hostnames().some((h) => h.hostname === domain)).toBe(false);
+    // The failed attempt, then the one that worked: look up, look up again, delete.
+    expect(cloudflare.requests.slice(before).map((r) => r.method)).toEqual([
+      "GET",
+      "GET",
+      "DELETE",
+    ]);
   });
 });
