@@ -21,6 +21,10 @@ const schema: readonly string[][] = [
     // A deleted domain whose removal from the TLS edge has not succeeded yet.
     "CREATE TABLE retirement (id INTEGER PRIMARY KEY CHECK (id = 1), domain TEXT NOT NULL, attempts INTEGER NOT NULL)",
   ],
+  [
+    // Whether the edge routes the domain to us (routed), or when to try again (next_at, ms).
+    "CREATE TABLE edge_route (id INTEGER PRIMARY KEY CHECK (id = 1), domain TEXT NOT NULL, routed INTEGER NOT NULL, attempts INTEGER NOT NULL, next_at INTEGER)",
+  ],
 ];
 
 /** How many transition events an object keeps. */
@@ -35,6 +39,14 @@ export interface CertificateRecord {
   status: "downloaded" | "active" | "superseded";
   createdAt: string;
   deployedAt: string | null;
+}
+
+/** Whether the edge routes the domain to us; when not yet, when to try again (epoch ms). */
+export interface EdgeRoute {
+  domain: string;
+  routed: boolean;
+  attempts: number;
+  nextAt: number | null;
 }
 
 export class SqlCertificateStore implements CertificateStore {
@@ -241,6 +253,32 @@ export class SqlCertificateStore implements CertificateStore {
 
   clearRetirement(): void {
     this.sql.exec("DELETE FROM retirement");
+  }
+
+  edgeRoute(): EdgeRoute | null {
+    const row = this.sql
+      .exec<{ domain: string; routed: number; attempts: number; next_at: number | null }>(
+        "SELECT domain, routed, attempts, next_at FROM edge_route WHERE id = 1",
+      )
+      .toArray()[0];
+    return row
+      ? {
+          domain: row.domain,
+          routed: row.routed === 1,
+          attempts: row.attempts,
+          nextAt: row.next_at,
+        }
+      : null;
+  }
+
+  setEdgeRoute(route: EdgeRoute): void {
+    this.sql.exec(
+      "INSERT INTO edge_route (id, domain, routed, attempts, next_at) VALUES (1, ?1, ?2, ?3, ?4) ON CONFLICT (id) DO UPDATE SET domain = ?1, routed = ?2, attempts = ?3, next_at = ?4",
+      route.domain,
+      route.routed ? 1 : 0,
+      route.attempts,
+      route.nextAt,
+    );
   }
 
   history(): CertificateRecord[] {

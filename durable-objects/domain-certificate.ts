@@ -56,8 +56,8 @@ export interface EdgeCertificate {
 /** Mirroring to D1 failed: try again this soon, even when no step is due. */
 const mirrorRetryMs = 10_000;
 
-/** Waits between attempts to take a deleted domain off the edge: 5 s, 30 s, 3 min, … at most a day. */
-const retirementDelayMs = (attempts: number) => Math.min(5000 * 6 ** (attempts - 1), 86_400_000);
+/** Waits between attempts to add a domain to the edge or take it off: 5 s, 30 s, 3 min, … a day. */
+const edgeRetryDelayMs = (attempts: number) => Math.min(5000 * 6 ** (attempts - 1), 86_400_000);
 
 export class DomainCertificate extends DurableObject<Env> {
   #store: SqlCertificateStore;
@@ -102,7 +102,10 @@ export class DomainCertificate extends DurableObject<Env> {
    */
   async destroy(domain?: string): Promise<void> {
     const name = this.#store.load()?.state.domain ?? domain;
-    const deployed = this.#store.history().length > 0 || this.#store.retirement() !== null;
+    const deployed =
+      this.#store.history().length > 0 ||
+      this.#store.retirement() !== null ||
+      this.#store.edgeRoute() !== null;
     await this.ctx.storage.deleteAlarm();
     await this.ctx.storage.deleteAll();
     this.#store = new SqlCertificateStore(this.ctx.storage.sql);
@@ -111,6 +114,16 @@ export class DomainCertificate extends DurableObject<Env> {
       this.#store.setRetirement(name, 0);
       await this.ctx.storage.setAlarm(Date.now());
     }
+  }
+
+  /**
+   * The domain is verified: make sure the edge sends its requests to us, certificate or not. When
+   * the edge cannot be reached, the alarm tries again (and the events say so). True when routed.
+   */
+  async routeToEdge(domain: string): Promise<boolean> {
+    const current = this.#store.edgeRoute();
+    if (current?.routed) return true;
+    return this.#route(domain, current?.attempts ?? 0);
   }
 
   /** The certificate a TLS terminator should serve: the current one, or `serial` being deployed. */
@@ -141,12 +154,17 @@ export class DomainCertificate extends DurableObject<Env> {
 
   /** Records something that happened to the domain outside the lifecycle (an HTTPS mode change). */
   async note(domain: string, region: Region, reason: string): Promise<void> {
-    const state = this.#store.load()?.state ?? initialState(domain, region, new Date());
+    this.#note(reason, initialState(domain, region, new Date()));
+  }
+
+  /** An event that leaves the lifecycle where it is. */
+  #note(reason: string, fallback?: CertificateState): void {
+    const state = this.#store.load()?.state ?? fallback;
     this.#store.record({
       at: new Date().toISOString(),
-      from: state.phase,
-      to: state.phase,
-      status: state.status,
+      from: state?.phase ?? "idle",
+      to: state?.phase ?? "idle",
+      status: state?.status ?? "unknown",
       reason,
       errorCode: null,
     });
@@ -180,6 +198,9 @@ export class DomainCertificate extends DurableObject<Env> {
   override async alarm(): Promise<void> {
     const retiring = this.#store.retirement();
     if (retiring) return this.#retire(retiring.domain, retiring.attempts);
+    const route = this.#store.edgeRoute();
+    if (route && !route.routed && route.nextAt !== null && route.nextAt <= Date.now())
+      await this.#route(route.domain, route.attempts);
     let loaded = this.#store.load();
     if (!loaded?.state.enabled) return;
     // Time alone may have changed the status: a serving certificate expires.
@@ -251,11 +272,13 @@ export class DomainCertificate extends DurableObject<Env> {
       );
     }
     const nextAlarm = alarmAt(state);
-    const due = nextAlarm ? Date.parse(nextAlarm) : null;
-    const at = mirrored
-      ? due
-      : Math.min(due ?? Number.POSITIVE_INFINITY, Date.now() + mirrorRetryMs);
-    if (at === null || !Number.isFinite(at)) await this.ctx.storage.deleteAlarm();
+    const route = this.#store.edgeRoute();
+    const at = Math.min(
+      nextAlarm ? Date.parse(nextAlarm) : Number.POSITIVE_INFINITY,
+      mirrored ? Number.POSITIVE_INFINITY : Date.now() + mirrorRetryMs,
+      route && !route.routed && route.nextAt !== null ? route.nextAt : Number.POSITIVE_INFINITY,
+    );
+    if (!Number.isFinite(at)) await this.ctx.storage.deleteAlarm();
     else await this.ctx.storage.setAlarm(at);
   }
 
@@ -286,6 +309,29 @@ export class DomainCertificate extends DurableObject<Env> {
     };
   }
 
+  /** Adds the domain to the edge; on failure, notes it and sets the alarm to try again. */
+  async #route(domain: string, attempts: number): Promise<boolean> {
+    try {
+      await deployerFor(this.env).route(domain);
+      this.#store.setEdgeRoute({ domain, routed: true, attempts: 0, nextAt: null });
+      return true;
+    } catch (error) {
+      const next = attempts + 1;
+      const nextAt = Date.now() + edgeRetryDelayMs(next);
+      const message = (error as Error).message;
+      console.error(
+        JSON.stringify({ event: "edge_route_failed", domain, attempts: next, message }),
+      );
+      this.#store.setEdgeRoute({ domain, routed: false, attempts: next, nextAt });
+      this.#note(
+        `Could not add the domain to the TLS edge (${message}); trying again at ${new Date(nextAt).toISOString()}.`,
+      );
+      const scheduled = await this.ctx.storage.getAlarm();
+      if (scheduled === null || scheduled > nextAt) await this.ctx.storage.setAlarm(nextAt);
+      return false;
+    }
+  }
+
   /** Takes a deleted domain off the edge; on failure, notes it and tries again later. */
   async #retire(domain: string, attempts: number): Promise<void> {
     try {
@@ -303,7 +349,7 @@ export class DomainCertificate extends DurableObject<Env> {
         }),
       );
       this.#store.setRetirement(domain, next);
-      await this.ctx.storage.setAlarm(Date.now() + retirementDelayMs(next));
+      await this.ctx.storage.setAlarm(Date.now() + edgeRetryDelayMs(next));
     }
   }
 

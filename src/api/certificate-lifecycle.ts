@@ -60,3 +60,24 @@ export const noteDomainEvent = (
   d: Pick<TrackingDomain, "domain" | "region">,
   reason: string,
 ) => domainCertificateStub(env, d.domain, d.region).note(d.domain, d.region, reason);
+
+/**
+ * A verified domain must reach us through the edge (Cloudflare: a custom hostname), whatever its
+ * HTTPS mode. The object retries by itself when the edge is down, so a failure here is only logged.
+ */
+export async function routeToEdge(
+  env: Env,
+  d: Pick<TrackingDomain, "domain" | "region">,
+): Promise<void> {
+  try {
+    await domainCertificateStub(env, d.domain, d.region).routeToEdge(d.domain);
+  } catch (error) {
+    console.error(
+      JSON.stringify({
+        event: "edge_route_failed",
+        domain: d.domain,
+        message: (error as Error).message,
+      }),
+    );
+  }
+}

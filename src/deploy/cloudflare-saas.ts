@@ -1,5 +1,6 @@
 // The Cloudflare for SaaS deployer: each tracking domain is a custom hostname on our SaaS zone,
 // serving our certificate (a custom certificate and key, uploaded with the official SDK).
+// route: make sure the hostname exists (a verified domain on HTTP only needs it to reach us);
 // deploy: find the hostname by name, replace its certificate, or create it with the certificate;
 // remove: delete the hostname. Both idempotent: looked up by name every time, nothing to drift.
 // Cloudflare's failures become DeployErrors (deploy:*) that the lifecycle shows and retries.
@@ -36,6 +37,14 @@ export function cloudflareSaasDeployer(options: CloudflareSaasOptions): Deployer
   };
 
   return {
+    async route(domain) {
+      await cloudflareCall(`route ${domain}`, async () => {
+        // A custom hostname without a certificate: requests reach the Worker over HTTP; our
+        // certificate is added by deploy once managed HTTPS has one.
+        if ((await hostnamesNamed(domain)).length === 0)
+          await client.customHostnames.create({ zone_id, hostname: domain });
+      });
+    },
     async deploy({ domain, chainPem, privateKeyPem }) {
       const ssl = {
         custom_certificate: chainPem,

@@ -13,6 +13,11 @@ export interface DeployInput {
 }
 
 export interface Deployer {
+  /**
+   * Make the edge send the domain's requests to us at all, with or without a certificate (a
+   * verified domain on HTTP only needs this too). Idempotent.
+   */
+  route(domain: string): Promise<void>;
   deploy(input: DeployInput): Promise<void>;
   remove(domain: string): Promise<void>;
 }

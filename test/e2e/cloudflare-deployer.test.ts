@@ -260,11 +260,13 @@ describe("a worker deploying to Cloudflare for SaaS", () => {
   }, async () => {
     const domain = dynamicName("cf");
     await dns.setCname(domain, localWorkerVars.V2_ENDPOINT_US);
+    expect((await call("POST", "/tracking-domains", { domain })).status).toBe(200);
+    expect((await call("POST", `/tracking-domains/${domain}/verify`)).status).toBe(200);
+    // Verified: the name is on the edge at once, without a certificate yet.
+    expect(cloudflare.hostnames().find((h) => h.hostname === domain)?.certificatePem).toBe("");
     // Cloudflare answers 503 to the next three requests: the deploy step fails, visibly, and is
     // retried (after 1, 2 and 4 s) until it works.
     cloudflare.failNext(3, 503, { code: 10001, message: "service temporarily unavailable" });
-    expect((await call("POST", "/tracking-domains", { domain })).status).toBe(200);
-    expect((await call("POST", `/tracking-domains/${domain}/verify`)).status).toBe(200);
 
     const seen = new Set<string>();
     const deadline = Date.now() + 45_000;
@@ -307,5 +309,40 @@ describe("a worker deploying to Cloudflare for SaaS", () => {
       "GET",
       "DELETE",
     ]);
+  });
+  it("puts a verified HTTP-only domain on the edge too, retrying while Cloudflare fails", {
+    timeout: 30_000,
+  }, async () => {
+    const domain = dynamicName("cf-http");
+    await dns.setCname(domain, localWorkerVars.V2_ENDPOINT_US);
+    expect((await call("POST", "/tracking-domains", { domain, secure: false })).status).toBe(200);
+    cloudflare.failNext(1, 500, { code: 10001, message: "internal error" });
+    const verified = await call("POST", `/tracking-domains/${domain}/verify`);
+    expect(verified.status).toBe(200);
+    expect((verified.body as { results: { verified: boolean } }).results.verified).toBe(true);
+    expect(cloudflare.hostnames().some((h) => h.hostname === domain)).toBe(false);
+
+    // The object tries again by itself (after 5 s), and says so in the domain's events.
+    const deadline = Date.now() + 15_000;
+    while (!cloudflare.hostnames().some((h) => h.hostname === domain) && Date.now() < deadline)
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(cloudflare.hostnames().find((h) => h.hostname === domain)).toMatchObject({
+      certificatePem: "",
+      keyPem: "",
+    });
+    const events = (
+      (await call("GET", `/tracking-domains/${domain}/certificate/events`)).body as {
+        results: { reason: string }[];
+      }
+    ).results;
+    expect(events.some((e) => e.reason.includes("Could not add the domain to the TLS edge"))).toBe(
+      true,
+    );
+
+    expect((await call("DELETE", `/tracking-domains/${domain}`)).status).toBe(204);
+    const gone = Date.now() + 10_000;
+    while (cloudflare.hostnames().some((h) => h.hostname === domain) && Date.now() < gone)
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(cloudflare.hostnames().some((h) => h.hostname === domain)).toBe(false);
   });
 });

@@ -143,6 +143,17 @@ export async function startCloudflareApi(options: {
     res.writeHead(status, { "content-type": "application/json", ...headers });
     res.end(JSON.stringify({ success: status < 400, errors: [], messages: [], ...body }));
   };
+  const certificatesOf = (h: StoredHostname) => {
+    if (!h.certificatePem) return [];
+    const leaf = new X509Certificate(h.certificatePem);
+    return [
+      {
+        id: h.id,
+        serial_number: leaf.serialNumber.toLowerCase(),
+        expires_on: new Date(leaf.validTo).toISOString(),
+      },
+    ];
+  };
   const present = (h: StoredHostname) => ({
     id: h.id,
     hostname: h.hostname,
@@ -153,13 +164,7 @@ export async function startCloudflareApi(options: {
       status: "active",
       type: "dv",
       bundle_method: h.bundleMethod,
-      certificates: [
-        {
-          id: h.id,
-          serial_number: new X509Certificate(h.certificatePem).serialNumber.toLowerCase(),
-          expires_on: new Date(new X509Certificate(h.certificatePem).validTo).toISOString(),
-        },
-      ],
+      certificates: certificatesOf(h),
     },
   });
 

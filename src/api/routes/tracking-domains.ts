@@ -36,6 +36,7 @@ import {
   forgetCertificates,
   notEligible,
   noteDomainEvent,
+  routeToEdge,
   startIssuance,
   stopIssuance,
 } from "../certificate-lifecycle";
@@ -316,6 +317,8 @@ export function trackingDomainRoutes(): OpenAPIHono<AppEnv> {
         errorCode: probe.errorCode ?? null,
         detail: probe.detail,
       });
+      // The proxy forwards to our endpoint with the customer's Host: the edge must know the name.
+      if (probe.ok) await routeToEdge(c.env, domain);
       const after = await ownedDomain(c, domain.domain);
       return c.json({ results: presentVerification(after, result, probe) }, 200);
     }
@@ -340,6 +343,7 @@ export function trackingDomainRoutes(): OpenAPIHono<AppEnv> {
             },
           }),
     });
+    if (reachesUs) await routeToEdge(c.env, domain);
     // A verified managed domain starts issuance (again, after a failure: verifying is a retry).
     if (reachesUs && domain.httpsMode === "managed") await startIssuance(c.env, domain);
     const after = await ownedDomain(c, domain.domain);
