@@ -10,7 +10,7 @@ import { loadConfig } from "../src/config";
 import { deployerFor } from "../src/deploy";
 import { createDohResolver } from "../src/dns/doh";
 import type { Region, TlsState } from "../src/domains/model";
-import { accountEndpointOf, mirrorCertificateStatus } from "../src/domains/repository";
+import { eligibilityFactsOf, mirrorCertificateStatus } from "../src/domains/repository";
 import { eligibilityContextFor } from "../src/issuance/eligibility";
 import {
   alarmAt,
@@ -295,13 +295,11 @@ export class DomainCertificate extends DurableObject<Env> {
         const { signer } = await this.#acme();
         const state = this.#store.load()?.state;
         const domain = state?.domain ?? "";
-        return eligibilityContextFor(
-          config,
-          resolver,
-          state?.region ?? "us",
-          signer.accountUrl,
-          await accountEndpointOf(this.env.DB, domain),
-        );
+        return eligibilityContextFor(config, resolver, {
+          region: state?.region ?? "us",
+          accountUri: signer.accountUrl,
+          ...(await eligibilityFactsOf(this.env.DB, domain)),
+        });
       },
       keyRing: () => this.#ring(),
       store: this.#store,

@@ -13,20 +13,20 @@ import { ApiError, sparkPostCodes } from "./errors";
 
 export async function eligibilityOf(
   env: Env,
-  domain: Pick<TrackingDomain, "domain" | "region" | "accountEndpoint">,
+  domain: Pick<TrackingDomain, "domain" | "region" | "accountEndpoint" | "lastHttpsCheck">,
 ): Promise<EligibilityReport> {
   const config = loadConfig(env);
   // The account URL matters only to CAA accounturi records; do not create an account to check.
   const accountUri = (await acmeAccountStub(env).knownAccountUrl()) ?? undefined;
   return checkEligibility(
     domain.domain,
-    eligibilityContextFor(
-      config,
-      createDohResolver({ url: config.dohUrl }),
-      domain.region,
+    eligibilityContextFor(config, createDohResolver({ url: config.dohUrl }), {
+      region: domain.region,
       accountUri,
-      domain.accountEndpoint,
-    ),
+      accountEndpoint: domain.accountEndpoint,
+      httpsProbePassedAt:
+        domain.lastHttpsCheck?.errorCode === null ? domain.lastHttpsCheck.checkedAt : null,
+    }),
   );
 }
 

@@ -294,15 +294,25 @@ export async function recordHttpsCheck(
     .run();
 }
 
-/** The V2 endpoint of the account that owns `domain`, if an operator gave it one. */
-export async function accountEndpointOf(db: D1Database, domain: string): Promise<string | null> {
+/**
+ * What the eligibility checks need to know of `domain` beyond its name: its account's own V2
+ * endpoint (if an operator gave it one) and when an HTTPS probe through its proxy last passed.
+ */
+export async function eligibilityFactsOf(
+  db: D1Database,
+  domain: string,
+): Promise<{ accountEndpoint: string | null; httpsProbePassedAt: string | null }> {
   const row = await db
     .prepare(
-      "SELECT a.v2_endpoint FROM tracking_domains t JOIN accounts a ON a.id = t.account_id WHERE t.domain = ?",
+      `SELECT a.v2_endpoint, CASE WHEN t.https_error_code IS NULL THEN t.https_checked_at END AS probe_passed_at
+       FROM tracking_domains t JOIN accounts a ON a.id = t.account_id WHERE t.domain = ?`,
     )
     .bind(domain)
-    .first<{ v2_endpoint: string | null }>();
-  return row?.v2_endpoint ?? null;
+    .first<{ v2_endpoint: string | null; probe_passed_at: string | null }>();
+  return {
+    accountEndpoint: row?.v2_endpoint ?? null,
+    httpsProbePassedAt: row?.probe_passed_at ?? null,
+  };
 }
 
 /**

@@ -42,22 +42,43 @@ export interface EligibilityContext {
   policyBlocklist: readonly string[];
   /** Our ACME account URL when known, for CAA accounturi. */
   accountUri?: string;
+  /**
+   * When an HTTPS probe through the customer's own proxy last reached us (within a day): the CA
+   * can validate through that proxy, so a certificate can be issued before the CNAME moves.
+   */
+  proxiedAt?: string;
 }
 
-/**
- * The context for a domain of `region`, from the configuration; `accountEndpoint` is the owning
- * account's own V2 endpoint, when an operator set one.
- */
+/** What about a domain, beyond its name, the checks depend on. */
+export interface DomainFacts {
+  region: Region;
+  /** Our ACME account URL when known, for CAA accounturi. */
+  accountUri?: string | undefined;
+  /** The owning account's own V2 endpoint, when an operator set one. */
+  accountEndpoint?: string | null;
+  /** When an HTTPS probe through the customer's proxy last passed. */
+  httpsProbePassedAt?: string | null;
+}
+
+/** How long a passing HTTPS probe vouches for the proxy. */
+const probeValidityMs = 24 * 3600_000;
+
+/** The context for a domain, from the configuration and what is known of the domain. */
 export function eligibilityContextFor(
   config: Config,
   resolver: DnsResolver,
-  region: Region,
-  accountUri?: string,
-  accountEndpoint?: string | null,
+  facts: DomainFacts,
+  now: Date = new Date(),
 ): EligibilityContext {
+  const { region, accountUri } = facts;
+  const probe = facts.httpsProbePassedAt;
+  const proxied = probe && now.getTime() - Date.parse(probe) < probeValidityMs ? probe : undefined;
   return {
     resolver,
-    endpoints: endpointsOf({ region, accountEndpoint: accountEndpoint ?? null }, config.endpoints),
+    endpoints: endpointsOf(
+      { region, accountEndpoint: facts.accountEndpoint ?? null },
+      config.endpoints,
+    ),
     otherEndpoints: regions
       .filter((r) => r !== region)
       .flatMap((r) => [config.endpoints[r].v2, config.endpoints[r].standard]),
@@ -65,6 +86,7 @@ export function eligibilityContextFor(
     extraPublicSuffixes: config.extraPublicSuffixes,
     policyBlocklist: config.policyBlocklist,
     ...(accountUri ? { accountUri } : {}),
+    ...(proxied ? { proxiedAt: proxied } : {}),
   };
 }
 
@@ -131,6 +153,19 @@ async function cnameCheck(domain: string, context: EligibilityContext): Promise<
   const found = v.chain.length > 1 ? v.chain.join(" → ") : v.detail;
   if (v.cnameStatus === "valid" && v.endpoint === "v2") {
     return { ...pass("cname", found, v.detail), expected: context.endpoints.v2 };
+  }
+  if (context.proxiedAt && v.cnameStatus !== "unknown") {
+    // Migrating from self-managed HTTPS: the CA validates through the customer's proxy, so the
+    // certificate is ready before the CNAME moves and HTTPS never stops.
+    return {
+      ...pass(
+        "cname",
+        found,
+        `${domain} does not point at ${context.endpoints.v2} yet, but an HTTPS probe through its proxy reached us at ${context.proxiedAt}: the CA can validate through the proxy, which must forward /.well-known/acme-challenge/ over HTTP as well.`,
+      ),
+      expected: context.endpoints.v2,
+      fix: `Once the certificate is valid, point ${domain} at ${context.endpoints.v2} with a CNAME.`,
+    };
   }
   return {
     name: "cname",

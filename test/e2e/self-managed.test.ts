@@ -21,6 +21,7 @@ const expired = dynamicName("expired");
 const wrongName = dynamicName("wrongname");
 const elsewhere = dynamicName("elsewhere");
 let proxy: NginxProxy;
+const proxyAddress = "127.0.0.2";
 let otherOrigin: Server;
 
 beforeAll(async () => {
@@ -31,14 +32,19 @@ beforeAll(async () => {
   await new Promise<void>((resolve) => otherOrigin.listen(0, "127.0.0.1", resolve));
   const other = `http://127.0.0.1:${(otherOrigin.address() as { port: number }).port}`;
   const worker = inject("workerUrl");
-  proxy = await startNginxProxy(ports.selfManagedProxy, [
-    { name: good, origin: worker, certificate: "good" },
-    { name: expired, origin: worker, certificate: "expired" },
-    { name: wrongName, origin: worker, certificate: { otherName: "other.example.test" } },
-    { name: elsewhere, origin: other, certificate: "good" },
-  ]);
+  // Its own address, so that the CA's HTTP-01 requests (port 5002 here, 80 in production) reach
+  // the worker through it.
+  proxy = await startNginxProxy(
+    { address: proxyAddress, port: ports.selfManagedProxy, httpPort: ports.worker },
+    [
+      { name: good, origin: worker, certificate: "good" },
+      { name: expired, origin: worker, certificate: "expired" },
+      { name: wrongName, origin: worker, certificate: { otherName: "other.example.test" } },
+      { name: elsewhere, origin: other, certificate: "good" },
+    ],
+  );
   // The customer's DNS points each name at the proxy.
-  for (const name of [good, expired, wrongName, elsewhere]) await dns.addA(name, ["127.0.0.1"]);
+  for (const name of [good, expired, wrongName, elsewhere]) await dns.addA(name, [proxyAddress]);
 });
 
 afterAll(async () => {
@@ -73,7 +79,7 @@ function throughProxy(url: string): Promise<{ status: number; location?: string 
   return new Promise((resolve, reject) => {
     const req = request(
       {
-        host: "127.0.0.1",
+        host: proxy.address,
         port: proxy.port,
         servername: target.hostname,
         path: `${target.pathname}${target.search}`,
@@ -179,36 +185,48 @@ describe("self-managed HTTPS through a reverse proxy", () => {
     const nowhere = `nodns-${Math.random().toString(36).slice(2, 10)}.nowhere.test`;
     expect((await selfManaged(nowhere)).https?.error_code).toBe("https:dns");
     const closed = dynamicName("closed");
-    await dns.addA(closed, ["127.0.0.2"]);
+    await dns.addA(closed, ["127.0.0.3"]);
     const result = await selfManaged(closed);
     expect(result.https?.error_code).toBe("https:tcp");
-    expect(result.https?.detail).toContain(`127.0.0.2:${ports.selfManagedProxy}`);
+    expect(result.https?.detail).toContain(`127.0.0.3:${ports.selfManagedProxy}`);
   });
 });
 
 describe("migration between self-managed and managed HTTPS", () => {
-  it("moves the proxied domain to managed HTTPS with its old links working, and back", {
+  it("issues the managed certificate through the proxy before DNS moves, keeps old links working, and goes back", {
     timeout: 60_000,
   }, async () => {
     const before = await mint(good, "https://shop.example/before-the-move");
     const check = await api(key(), "POST", `/tracking-domains/${good}/certificate/check`);
     const report = (
       await check.json<{
-        results: { checks: { name: string; status: string; fix: string | null }[] };
+        results: {
+          eligible: boolean;
+          checks: { name: string; status: string; detail: string; fix: string | null }[];
+        };
       }>()
     ).results;
+    // The proxy reaches us (the probe said so): eligible now, and told what to change after.
+    expect(report.eligible).toBe(true);
     const cname = report.checks.find((c) => c.name === "cname");
-    expect(cname?.status).toBe("fail");
-    expect(cname?.fix).toContain(endpoints.v2Us);
+    expect(cname?.detail).toContain("the CA can validate through the proxy");
+    expect(cname?.fix).toContain(`point ${good} at ${endpoints.v2Us}`);
 
-    // The customer points the name at our V2 endpoint instead of the proxy, then switches.
-    await dns.setCname(good, endpoints.v2Us);
     const switched = await api(key(), "PUT", `/tracking-domains/${good}`, {
       https_mode: "managed",
     });
     expect(switched.status).toBe(200);
-    await api(key(), "POST", `/tracking-domains/${good}/verify`);
+    // Issued while the name still points at the proxy: the CA's HTTP-01 went through nginx.
     await waitForDomain(key(), good, (d) => d.status.tls_status === "valid");
+    expect(await throughProxy(before)).toEqual({
+      status: 302,
+      location: "https://shop.example/before-the-move",
+    });
+
+    // Then the customer moves the CNAME; links keep working against our edge.
+    await dns.setCname(good, endpoints.v2Us);
+    const verified = await api(key(), "POST", `/tracking-domains/${good}/verify`);
+    expect((await verified.json<{ results: { verified: boolean } }>()).results.verified).toBe(true);
     expect(await toWorker(before)).toEqual({
       status: 302,
       location: "https://shop.example/before-the-move",
@@ -228,6 +246,20 @@ describe("migration between self-managed and managed HTTPS", () => {
     );
     expect(reasons.some((r) => r.includes("from self_managed to managed"))).toBe(true);
     expect(reasons.some((r) => r.includes("from managed to self_managed"))).toBe(true);
+  });
+
+  it("says what must change when the proxy has not been shown to reach us", async () => {
+    const domain = dynamicName("unproxied");
+    await dns.addA(domain, ["127.0.0.3"]);
+    await api(key(), "POST", "/tracking-domains", { domain, https_mode: "self_managed" });
+    const check = await api(key(), "POST", `/tracking-domains/${domain}/certificate/check`);
+    const cname = (
+      await check.json<{
+        results: { checks: { name: string; status: string; fix: string | null }[] };
+      }>()
+    ).results.checks.find((c) => c.name === "cname");
+    expect(cname?.status).toBe("fail");
+    expect(cname?.fix).toContain(endpoints.v2Us);
   });
 });
 

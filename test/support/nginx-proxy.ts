@@ -1,5 +1,5 @@
 // A customer's reverse proxy, for self-managed HTTPS tests: nginx from Debian terminating TLS on
-// 127.0.0.1 with certificates from the local stack's throwaway CA (which the worker's runtime
+// a loopback address of its own (and forwarding plain HTTP too), with certificates from the local stack's throwaway CA (which the worker's runtime
 // trusts), one server block per name, each forwarding to an origin with the original Host.
 // Certificates can be good, expired, or for another name. Node only.
 import { execFileSync, spawn } from "node:child_process";
@@ -19,8 +19,18 @@ export interface ProxiedSite {
 }
 
 export interface NginxProxy {
+  address: string;
   port: number;
   stop: () => Promise<void>;
+}
+
+export interface NginxListen {
+  /** A loopback address of its own (127.0.0.2, …), as a customer's proxy has its own IP. */
+  address: string;
+  /** HTTPS. */
+  port: number;
+  /** Plain HTTP too (a CDN forwards both), where the CA validates HTTP-01. */
+  httpPort?: number;
 }
 
 const caKeyPath = caCertificatePath.replace(/ca\.pem$/, "ca.key");
@@ -42,7 +52,11 @@ function certificate(dir: string, site: ProxiedSite): { cert: string; key: strin
   return { cert: `${base}.pem`, key: `${base}.key` };
 }
 
-export async function startNginxProxy(port: number, sites: ProxiedSite[]): Promise<NginxProxy> {
+export async function startNginxProxy(
+  listen: NginxListen,
+  sites: ProxiedSite[],
+): Promise<NginxProxy> {
+  const { address, port } = listen;
   const nginx = findBinary("nginx");
   if (!nginx)
     throw new Error("nginx is not installed: apt-get install nginx (npm test does, as root)");
@@ -52,7 +66,8 @@ export async function startNginxProxy(port: number, sites: ProxiedSite[]): Promi
     const { cert, key } = certificate(dir, site);
     return `
     server {
-      listen 127.0.0.1:${port} ssl;
+      listen ${address}:${port} ssl;
+      ${listen.httpPort ? `listen ${address}:${listen.httpPort};` : ""}
       server_name ${site.name};
       ssl_certificate ${cert};
       ssl_certificate_key ${key};
@@ -88,11 +103,12 @@ export async function startNginxProxy(port: number, sites: ProxiedSite[]): Promi
   const deadline = Date.now() + 10_000;
   for (;;) {
     if (exited) throw new Error(`nginx exited at start; see ${dir}/error.log`);
-    if (await listening(port)) break;
+    if (await listening(address, port)) break;
     if (Date.now() > deadline) throw new Error(`nginx did not listen on ${port} within 10 s`);
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
   return {
+    address,
     port,
     stop: async () => {
       if (!exited) {
@@ -104,9 +120,9 @@ export async function startNginxProxy(port: number, sites: ProxiedSite[]): Promi
   };
 }
 
-function listening(port: number): Promise<boolean> {
+function listening(host: string, port: number): Promise<boolean> {
   return new Promise((resolve) => {
-    const socket = connect({ host: "127.0.0.1", port });
+    const socket = connect({ host, port });
     socket.once("connect", () => {
       socket.destroy();
       resolve(true);
