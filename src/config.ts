@@ -70,20 +70,11 @@ const envSchema = z.object({
   CAA_IDENTITIES: hostnameList.pipe(
     z.array(hostname).min(1, "must name at least one issuer domain"),
   ),
-  POLICY_BLOCKLIST: z
-    .string()
-    .default("")
-    .transform((value) =>
-      value
-        .split(",")
-        .map((part) => part.trim().toLowerCase())
-        .filter((part) => part.length > 0),
-    )
-    .pipe(
-      z.array(
-        z.string().regex(/^\.?[a-z0-9]([a-z0-9.-]*[a-z0-9])?$/, "must be host names or .suffixes"),
-      ),
+  POLICY_BLOCKLIST: hostnameList.pipe(
+    z.array(
+      z.string().regex(/^\.?[a-z0-9]([a-z0-9.-]*[a-z0-9])?$/, "must be host names or .suffixes"),
     ),
+  ),
   API_HOSTNAMES: hostnameList.pipe(z.array(hostname).min(1, "must name at least one host")),
   DOH_URL: z.url({ protocol: /^https?$/ }),
   V2_ENDPOINT_US: hostname,

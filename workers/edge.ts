@@ -12,7 +12,7 @@ import { consumeEngagementBatch } from "../src/tracking/events";
 import { clickPrefix, handleTrackingLink, openPrefix, signingRing } from "../src/tracking/handlers";
 import type { SigningRing } from "../src/tracking/link-token";
 import { serveUi, uiPrefix } from "../src/ui/serve";
-import { requestTarget } from "../src/util/request-target";
+import { type RequestTarget, requestTarget } from "../src/util/request-target";
 
 export { AcmeAccount } from "../durable-objects/acme-account";
 export { DomainCertificate } from "../durable-objects/domain-certificate";
@@ -20,14 +20,14 @@ export { DomainCertificate } from "../durable-objects/domain-certificate";
 const api = createApiApp();
 
 /** The proof a self-managed domain's verification looks for (src/domains/https-probe.ts). */
-function answerProbe(url: URL, env: Env): Response {
+function answerProbe(target: RequestTarget, env: Env): Response {
   let ring: SigningRing;
   try {
     ring = signingRing(env.LINK_SIGNING_KEYS);
   } catch {
     return new Response("Service unavailable\n", { status: 503, headers: { "retry-after": "60" } });
   }
-  return answerHttpsProbe(url, ring);
+  return answerHttpsProbe(target, ring);
 }
 
 export default {
@@ -48,8 +48,8 @@ export default {
     }
     if (path.startsWith(clickPrefix)) return handleTrackingLink(request, target, env, ctx, "click");
     if (path.startsWith(openPrefix)) return handleTrackingLink(request, target, env, ctx, "open");
-    if (path.startsWith(challengePrefix)) return answerHttp01(request, env, config);
-    if (path.startsWith(httpsProbePrefix)) return answerProbe(new URL(target.href), env);
+    if (path.startsWith(challengePrefix)) return answerHttp01(request, target, env, config);
+    if (path.startsWith(httpsProbePrefix)) return answerProbe(target, env);
     return new Response("Not found\n", { status: 404, headers: { "content-type": "text/plain" } });
   },
 

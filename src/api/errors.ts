@@ -6,6 +6,7 @@ import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import type { ZodError } from "zod";
 import { ConfigError } from "../config";
+import { KeyRingError } from "../pki/key-ring";
 
 /** SparkPost's extended error codes, where one fits; see its API reference. */
 export const sparkPostCodes = {
@@ -149,6 +150,9 @@ export function handleError(error: Error, c: Context): Response {
     );
   }
   if (error instanceof ConfigError) return misconfigured(error);
+  // A key ring secret that is missing or malformed is configuration too (the message names the
+  // variable, never key material).
+  if (error instanceof KeyRingError) return misconfigured(new ConfigError(error.message));
   console.error(
     JSON.stringify({
       event: "unhandled_error",

@@ -11,6 +11,7 @@ import type { DnsResolver } from "../dns/doh";
 import { macOf, type SigningRing } from "../tracking/link-token";
 import { equalInConstantTime } from "../util/constant-time";
 import { base64Url, fromUtf8, utf8 } from "../util/encoding";
+import type { RequestTarget } from "../util/request-target";
 import { certificateReader, clientHello, diagnoseLeaf } from "./tls-diagnosis";
 
 export const httpsProbePrefix = "/.well-known/tracking-edge/verify/";
@@ -61,16 +62,16 @@ function proofHolds(ring: SigningRing, host: string, nonce: string, proof: strin
 }
 
 /** Our edge's answer on a tracking host to GET {httpsProbePrefix}{nonce}. */
-export function answerHttpsProbe(url: URL, ring: SigningRing): Response {
-  const nonce = url.pathname.slice(httpsProbePrefix.length);
+export function answerHttpsProbe(target: RequestTarget, ring: SigningRing): Response {
+  const nonce = target.path.slice(httpsProbePrefix.length);
   if (!noncePattern.test(nonce)) return new Response("Not found\n", { status: 404 });
   return new Response("tracking-edge\n", {
     headers: {
       "content-type": "text/plain",
       "cache-control": "no-store",
-      [hostHeader]: url.hostname,
+      [hostHeader]: target.host,
       [nonceHeader]: nonce,
-      [proofHeader]: probeProof(ring, url.hostname, nonce),
+      [proofHeader]: probeProof(ring, target.host, nonce),
     },
   });
 }
@@ -228,24 +229,25 @@ export async function probeHttps(domain: string, context: ProbeContext): Promise
   if (typeof address !== "string") return address;
   const where = `${address}:${context.port}`;
 
-  const socket = context.connect(
-    { hostname: address, port: context.port },
-    { secureTransport: "starttls", allowHalfOpen: false },
-  );
+  let socket: ReturnType<Connect> | undefined;
   try {
-    try {
-      await withTimeout(socket.opened, ms, "connecting");
-    } catch (error) {
-      // Workers may not open sockets to some addresses (Cloudflare's own, so a proxy on
-      // Cloudflare): ask through fetch() before calling the address unreachable.
-      const fetched = await probeWithFetch(domain, context, ms);
-      if (fetched) return fetched;
-      return fail(
-        "tcp",
-        `Nothing accepted a connection at ${where} (${(error as Error).message}).`,
-        { address },
-      );
-    }
+    // connect() itself throws for an address the runtime will not dial.
+    socket = context.connect(
+      { hostname: address, port: context.port },
+      { secureTransport: "starttls", allowHalfOpen: false },
+    );
+    await withTimeout(socket.opened, ms, "connecting");
+  } catch (error) {
+    socket?.close().catch(() => {});
+    // Workers may not open sockets to some addresses (Cloudflare's own, so a proxy on
+    // Cloudflare): ask through fetch() before calling the address unreachable.
+    const fetched = await probeWithFetch(domain, context, ms);
+    if (fetched) return fetched;
+    return fail("tcp", `Nothing accepted a connection at ${where} (${(error as Error).message}).`, {
+      address,
+    });
+  }
+  try {
     const tls = socket.startTls({ expectedServerHostname: domain });
     const nonce = base64Url(crypto.getRandomValues(new Uint8Array(24)));
     let head: Awaited<ReturnType<ReturnType<typeof responseHead>>> | null;

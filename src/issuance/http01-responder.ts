@@ -6,6 +6,7 @@ import { domainCertificateStub } from "../../durable-objects/stubs";
 import type { Config } from "../config";
 import { normalizeDomainName } from "../domains/name";
 import { regionOf } from "../domains/repository";
+import type { RequestTarget } from "../util/request-target";
 
 export const challengePrefix = "/.well-known/acme-challenge/";
 
@@ -18,11 +19,15 @@ const notFound = () =>
     headers: { "content-type": "text/plain", "cache-control": "no-store" },
   });
 
-export async function answerHttp01(request: Request, env: Env, config: Config): Promise<Response> {
+export async function answerHttp01(
+  request: Request,
+  target: RequestTarget,
+  env: Env,
+  config: Config,
+): Promise<Response> {
   if (request.method !== "GET" && request.method !== "HEAD") return notFound();
-  const url = new URL(request.url);
-  const token = url.pathname.slice(challengePrefix.length);
-  const host = normalizeDomainName(url.hostname, {
+  const token = target.path.slice(challengePrefix.length);
+  const host = normalizeDomainName(target.host, {
     extraPublicSuffixes: config.extraPublicSuffixes,
   });
   if (!tokenPattern.test(token) || !host.ok) return notFound();

@@ -60,4 +60,24 @@ describe("service faults", () => {
     expect(JSON.parse(text).errors[0]).toMatchObject({ message: "internal error", code: "1902" });
     expect(text).not.toMatch(/D1_ERROR|secret|at .*\.ts/);
   });
+  it("answers 503 when a key ring secret is broken, naming none of it", async () => {
+    const account = await newAccount();
+    const domain = `ring-${crypto.randomUUID().slice(0, 8)}.shop.test`;
+    await account.call("POST", "/tracking-domains", {
+      body: { domain, https_mode: "self_managed" },
+    });
+    // Verifying a self-managed domain needs LINK_SIGNING_KEYS (the probe's proof).
+    const response = await worker.fetch(
+      new Request<unknown, IncomingRequestCfProperties>(
+        `http://localhost/api/v1/tracking-domains/${domain}/verify`,
+        { method: "POST", headers: { authorization: account.key } },
+      ),
+      { ...env, LINK_SIGNING_KEYS: '{"current":"k","keys":{}}' },
+      createExecutionContext(),
+    );
+    expect(response.status).toBe(503);
+    const text = await response.text();
+    expect(JSON.parse(text).errors[0]).toMatchObject({ message: "service unavailable" });
+    expect(text).not.toContain("LINK_SIGNING_KEYS");
+  });
 });
