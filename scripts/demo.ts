@@ -6,10 +6,10 @@
 // keeps running with the key and URLs to try until Ctrl-C, and shuts everything down.
 // --exit-after-click stops after the HTTPS click (CI runs it so).
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { get, request } from "node:https";
-import type { TLSSocket } from "node:tls";
+import { get } from "node:https";
 import { parseArgs } from "node:util";
 import { createLocalApiKeys } from "./lib/api-key-sql";
+import { getVia } from "./lib/get-via";
 import {
   installPackages,
   missingPackages,
@@ -162,15 +162,19 @@ async function main(): Promise<number> {
     const root = await pebbleRoot();
     const rootPath = `${state}/local-ca-root.pem`;
     writeFileSync(rootPath, root);
-    const click = await httpsClick(link, edge.port, root);
-    say(`TLS handshake with ${click.servername}, trusting only the local CA's root (${rootPath}):`);
-    say(`  verified: ${click.authorized ? "yes" : `NO (${click.authorizationError})`}`);
-    say(`  ${click.protocol}, ${click.cipher}`);
+    const click = await getVia(link, { host: "127.0.0.1", port: edge.port, ca: root });
+    const tls = click.tls;
+    if (!tls) throw new Error("the click did not go over TLS");
     say(
-      `  certificate: ${click.subjectAltName}, serial ${click.serial}, issued by "${click.issuer}", valid until ${click.validTo}`,
+      `TLS handshake with ${new URL(link).hostname}, trusting only the local CA's root (${rootPath}):`,
+    );
+    say(`  verified: ${tls.authorized ? "yes" : `NO (${tls.authorizationError})`}`);
+    say(`  ${tls.protocol}, ${tls.cipher}`);
+    say(
+      `  certificate: ${tls.peer.subjectaltname}, serial ${tls.peer.serialNumber?.toLowerCase()}, issued by "${tls.peer.issuer?.CN}", valid until ${tls.peer.valid_to}`,
     );
     say(`HTTP ${click.status} → Location: ${click.location}`);
-    if (!click.authorized || click.status !== 302) throw new Error("the HTTPS click did not work");
+    if (!tls.authorized || click.status !== 302) throw new Error("the HTTPS click did not work");
 
     if (exitAfterClick) {
       heading("Done (--exit-after-click): shutting down");
@@ -209,58 +213,6 @@ function pebbleRoot(): Promise<string> {
           : reject(new Error(`Pebble's root: HTTP ${res.statusCode}`)),
       );
     }).once("error", reject);
-  });
-}
-
-interface Click {
-  servername: string;
-  authorized: boolean;
-  authorizationError: string;
-  protocol: string;
-  cipher: string;
-  subjectAltName: string;
-  serial: string;
-  issuer: string;
-  validTo: string;
-  status: number;
-  location: string;
-}
-
-/** GET `link` through the TLS edge on 127.0.0.1:`port`, trusting only `root`. */
-function httpsClick(link: string, port: number, root: string): Promise<Click> {
-  const url = new URL(link);
-  return new Promise((resolve, reject) => {
-    const req = request(
-      {
-        host: "127.0.0.1",
-        port,
-        servername: url.hostname,
-        path: `${url.pathname}${url.search}`,
-        headers: { host: url.hostname },
-        ca: [root],
-        agent: false,
-      },
-      (res) => {
-        const socket = res.socket as TLSSocket;
-        const peer = socket.getPeerCertificate();
-        res.resume();
-        resolve({
-          servername: url.hostname,
-          authorized: socket.authorized,
-          authorizationError: String(socket.authorizationError ?? ""),
-          protocol: socket.getProtocol() ?? "",
-          cipher: socket.getCipher().name,
-          subjectAltName: peer.subjectaltname ?? "",
-          serial: peer.serialNumber?.toLowerCase() ?? "",
-          issuer: String(peer.issuer?.CN ?? ""),
-          validTo: peer.valid_to ?? "",
-          status: res.statusCode ?? 0,
-          location: String(res.headers.location ?? ""),
-        });
-      },
-    );
-    req.once("error", reject);
-    req.end();
   });
 }
 

@@ -7,10 +7,10 @@
 // Last, an account with its own V2 endpoint, set with npm run account:endpoint.
 import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
-import { createServer, request as httpRequest, type Server } from "node:http";
-import { request } from "node:https";
+import { createServer, type Server } from "node:http";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { createLocalApiKeys } from "../../scripts/lib/api-key-sql";
+import { getVia } from "../../scripts/lib/get-via";
 import { caCertificatePath, endpoints, ports, projectRoot } from "../../scripts/lib/stack-config";
 import { type NginxProxy, startNginxProxy } from "../support/nginx-proxy";
 import { api, dns, dynamicName, waitForDomain } from "./helpers";
@@ -74,56 +74,14 @@ async function selfManaged(domain: string): Promise<Verification> {
 }
 
 /** GET through the proxy over HTTPS, trusting the local CA only. */
-function throughProxy(url: string): Promise<{ status: number; location?: string }> {
-  const target = new URL(url);
-  return new Promise((resolve, reject) => {
-    const req = request(
-      {
-        host: proxy.address,
-        port: proxy.port,
-        servername: target.hostname,
-        path: `${target.pathname}${target.search}`,
-        headers: { host: target.hostname },
-        ca: [readFileSync(caCertificatePath)],
-        agent: false,
-      },
-      (res) => {
-        res.resume();
-        resolve({
-          status: res.statusCode ?? 0,
-          ...(res.headers.location ? { location: res.headers.location } : {}),
-        });
-      },
-    );
-    req.once("error", reject);
-    req.end();
-  });
-}
+const throughProxy = (link: string) =>
+  getVia(link, { host: proxy.address, port: proxy.port, ca: readFileSync(caCertificatePath) });
 
 /** GET straight to the worker over HTTP with the link's Host (the domain now CNAMEs to us). */
-function toWorker(url: string): Promise<{ status: number; location?: string }> {
-  const target = new URL(url);
+const toWorker = (link: string) => {
   const worker = new URL(inject("workerUrl"));
-  return new Promise((resolve, reject) => {
-    const req = httpRequest(
-      {
-        host: worker.hostname,
-        port: worker.port,
-        path: `${target.pathname}${target.search}`,
-        headers: { host: target.hostname },
-      },
-      (res) => {
-        res.resume();
-        resolve({
-          status: res.statusCode ?? 0,
-          ...(res.headers.location ? { location: res.headers.location } : {}),
-        });
-      },
-    );
-    req.once("error", reject);
-    req.end();
-  });
-}
+  return getVia(link, { host: worker.hostname, port: Number(worker.port) });
+};
 
 async function mint(domain: string, url: string): Promise<string> {
   const sending = `mail-${domain}`;
@@ -152,7 +110,7 @@ describe("self-managed HTTPS through a reverse proxy", () => {
     });
     const link = await mint(good, "https://shop.example/landing");
     expect(link.startsWith(`https://${good}/f/`)).toBe(true);
-    expect(await throughProxy(link)).toEqual({
+    expect(await throughProxy(link)).toMatchObject({
       status: 302,
       location: "https://shop.example/landing",
     });
@@ -218,7 +176,7 @@ describe("migration between self-managed and managed HTTPS", () => {
     expect(switched.status).toBe(200);
     // Issued while the name still points at the proxy: the CA's HTTP-01 went through nginx.
     await waitForDomain(key(), good, (d) => d.status.tls_status === "valid");
-    expect(await throughProxy(before)).toEqual({
+    expect(await throughProxy(before)).toMatchObject({
       status: 302,
       location: "https://shop.example/before-the-move",
     });
@@ -227,7 +185,7 @@ describe("migration between self-managed and managed HTTPS", () => {
     await dns.setCname(good, endpoints.v2Us);
     const verified = await api(key(), "POST", `/tracking-domains/${good}/verify`);
     expect((await verified.json<{ results: { verified: boolean } }>()).results.verified).toBe(true);
-    expect(await toWorker(before)).toEqual({
+    expect(await toWorker(before)).toMatchObject({
       status: 302,
       location: "https://shop.example/before-the-move",
     });

@@ -2,9 +2,9 @@
 // browser meets it: a client that trusts only Pebble's root completes a verified handshake for the
 // domain and gets the 302 of a minted link; after a renewal the edge serves the new certificate
 // without a restart; after the domain is deleted there is no handshake at all.
-import { request } from "node:https";
 import { connect, type PeerCertificate } from "node:tls";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { getVia } from "../../scripts/lib/get-via";
 import { urls } from "../../scripts/lib/stack-config";
 import { startTlsEdge, type TlsEdge } from "../../scripts/tls-edge";
 import { api, getDomain, verifiedManagedDomain, waitForDomain } from "./helpers";
@@ -52,33 +52,6 @@ function handshake(
   });
 }
 
-/** GET over HTTPS through the edge, verifying the certificate against Pebble's root only. */
-function httpsGet(url: string): Promise<{ status: number; location?: string }> {
-  const target = new URL(url);
-  return new Promise((resolve, reject) => {
-    const req = request(
-      {
-        host: "127.0.0.1",
-        port: edge.port,
-        servername: target.hostname,
-        path: `${target.pathname}${target.search}`,
-        headers: { host: target.hostname },
-        ca: [root],
-        agent: false,
-      },
-      (res) => {
-        res.resume();
-        resolve({
-          status: res.statusCode ?? 0,
-          ...(res.headers.location ? { location: res.headers.location } : {}),
-        });
-      },
-    );
-    req.once("error", reject);
-    req.end();
-  });
-}
-
 const servedSerial = async (domain: string) =>
   ((await handshake(domain)).certificate?.serialNumber ?? "").toLowerCase();
 
@@ -123,7 +96,7 @@ describe("TLS edge", () => {
     const link = (await minted.json<{ results: { links: { tracked_url: string }[] } }>()).results
       .links[0]?.tracked_url as string;
     expect(link.startsWith(`https://${domain}/f/`)).toBe(true);
-    expect(await httpsGet(link)).toEqual({
+    expect(await getVia(link, { host: "127.0.0.1", port: edge.port, ca: root })).toMatchObject({
       status: 302,
       location: "https://shop.example/welcome?x=1",
     });
