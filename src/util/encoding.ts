@@ -29,16 +29,28 @@ export function utf8(text: string): Bytes {
   return bytes;
 }
 
+/**
+ * Writes `text` into `out` from `at` when it is all ASCII and fits, and returns where it ends;
+ * -1 otherwise (nothing is allocated, for callers that reuse one buffer).
+ */
+export function asciiInto(text: string, out: Uint8Array, at: number): number {
+  if (at + text.length > out.length) return -1;
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    if (code > 0x7f) return -1;
+    out[at + i] = code;
+  }
+  return at + text.length;
+}
+
 /** The text of UTF-8 `bytes` (malformed sequences become U+FFFD); short ASCII in JavaScript. */
 export function fromUtf8(bytes: Uint8Array): string {
   if (bytes.length > shortText) return decoder.decode(bytes);
-  let text = "";
   for (let i = 0; i < bytes.length; i++) {
-    const byte = bytes[i] as number;
-    if (byte > 0x7f) return decoder.decode(bytes);
-    text += String.fromCharCode(byte);
+    if ((bytes[i] as number) > 0x7f) return decoder.decode(bytes);
   }
-  return text;
+  // One string built at once rather than a character at a time.
+  return String.fromCharCode.apply(null, bytes as unknown as number[]);
 }
 
 function fromBinary(binary: string): Bytes {
@@ -66,7 +78,8 @@ export function fromBase64(text: string): Bytes {
   return fromBinary(atob(text));
 }
 
-const urlAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+/** RFC 4648 §5: the URL- and filename-safe alphabet. */
+export const urlAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 const urlValues = new Int8Array(128).fill(-1);
 for (let i = 0; i < urlAlphabet.length; i++) urlValues[urlAlphabet.charCodeAt(i)] = i;
 
@@ -94,11 +107,20 @@ export function base64Url(input: Uint8Array | string): string {
 }
 
 export function fromBase64Url(text: string): Bytes {
-  if (text.length % 4 === 1) throw new EncodingError("not base64url");
   const bytes = new Uint8Array(Math.floor((text.length * 3) / 4));
+  fromBase64UrlInto(text, bytes);
+  return bytes;
+}
+
+/** Decodes base64url `text` into the start of `out` and returns how many bytes it wrote. */
+export function fromBase64UrlInto(text: string, out: Uint8Array): number {
+  if (text.length % 4 === 1) throw new EncodingError("not base64url");
+  const length = Math.floor((text.length * 3) / 4);
+  if (length > out.length) throw new EncodingError("too long");
+  const bytes = out;
   let bits = 0;
   let count = 0;
-  let out = 0;
+  let written = 0;
   for (let i = 0; i < text.length; i++) {
     const code = text.charCodeAt(i);
     const value = code < 128 ? (urlValues[code] as number) : -1;
@@ -107,10 +129,10 @@ export function fromBase64Url(text: string): Bytes {
     count += 6;
     if (count >= 8) {
       count -= 8;
-      bytes[out++] = (bits >> count) & 0xff;
+      bytes[written++] = (bits >> count) & 0xff;
     }
   }
-  return bytes;
+  return length;
 }
 
 export function hex(bytes: Uint8Array): string {

@@ -4,11 +4,13 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import {
+  asciiInto,
   base64,
   base64Url,
   EncodingError,
   fromBase64,
   fromBase64Url,
+  fromBase64UrlInto,
   fromUtf8,
   utf8,
 } from "../../src/util/encoding";
@@ -39,6 +41,13 @@ describe("base64url", () => {
     expect(() => fromBase64Url(text)).toThrow(EncodingError);
   });
 
+  it("decodes into a reused buffer, saying how many bytes it wrote, and refuses what does not fit", () => {
+    const out = new Uint8Array(8).fill(0xee);
+    expect(fromBase64UrlInto("AQID", out)).toBe(3);
+    expect(out).toEqual(Uint8Array.of(1, 2, 3, 0xee, 0xee, 0xee, 0xee, 0xee));
+    expect(() => fromBase64UrlInto(base64Url(new Uint8Array(9)), out)).toThrow(EncodingError);
+  });
+
   it("keeps standard base64 for PEM and key rings", () => {
     fc.assert(
       fc.property(fc.uint8Array({ maxLength: 300 }), (bytes) => {
@@ -64,6 +73,15 @@ describe("UTF-8", () => {
         },
       ),
     );
+  });
+
+  it("writes ASCII into a buffer at an offset, and declines other text or text that does not fit", () => {
+    const out = new Uint8Array(6);
+    expect(asciiInto("ab|", out, 1)).toBe(4);
+    expect(Array.from(out.subarray(1, 4), (b) => String.fromCharCode(b)).join("")).toBe("ab|");
+    expect(asciiInto("é", out, 0)).toBe(-1);
+    expect(asciiInto("abcdefg", out, 0)).toBe(-1);
+    expect(asciiInto("abc", out, 4)).toBe(-1);
   });
 
   it("decodes malformed bytes as the runtime does", () => {
