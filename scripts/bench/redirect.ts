@@ -339,7 +339,8 @@ async function main(): Promise<void> {
           : `All ${clicks.toLocaleString("en")} clicks reached D1 through the Queue consumer, which ran in the same process; the backlog after a round drained in ${(median(drains) / 1000).toFixed(1)} s (median).`,
     ].join("\n");
     console.log(table);
-    if (values["update-readme"]) updateReadmeBlock("redirect", table, "; wrk shares them");
+    if (values["update-readme"])
+      updateReadmeBlock("redirect", table, pinned ? "" : "; wrk shares them");
   } finally {
     await tracking.dispose();
     await bare.dispose();
