@@ -93,11 +93,13 @@ let last: { env: Env; config: Config } | undefined;
 
 export function loadConfig(env: Env): Config {
   if (last?.env === env) return last.config;
-  const cached = cache.get(env);
-  if (cached) {
-    last = { env, config: cached };
-    return cached;
-  }
+  const config = cache.get(env) ?? parseConfig(env);
+  cache.set(env, config);
+  last = { env, config };
+  return config;
+}
+
+function parseConfig(env: Env): Config {
   const parsed = envSchema.safeParse(env);
   if (!parsed.success) {
     const problems = parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`);
@@ -123,7 +125,5 @@ export function loadConfig(env: Env): Config {
       cloudflareApiBaseUrl: vars.CLOUDFLARE_API_BASE_URL || null,
     },
   };
-  cache.set(env, config);
-  last = { env, config };
   return config;
 }

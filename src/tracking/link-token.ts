@@ -64,9 +64,8 @@ export function targetProblem(url: string): string | undefined {
   return undefined;
 }
 
-/** What the MAC covers: the kind and the domain as well as the token's own text. */
-const signed = (kind: LinkKind, domain: string, keyId: string, payload: string) =>
-  utf8(`${kind}|${domain}|${keyId}.${payload}`);
+/** What the MAC covers before the token's own text (`keyId.payload`): the kind and the domain. */
+const signedPrefix = (kind: LinkKind, domain: string) => `${kind}|${domain}|`;
 
 export function mintToken(
   ring: SigningRing,
@@ -89,7 +88,7 @@ export function mintToken(
     ...(content.linkName === undefined ? {} : { n: content.linkName }),
   };
   const payload = base64Url(JSON.stringify(compact));
-  const mac = macOf(key, signed(kind, domain, ring.current, payload));
+  const mac = macOf(key, utf8(`${signedPrefix(kind, domain)}${ring.current}.${payload}`));
   return `${ring.current}.${payload}.${base64Url(mac)}`;
 }
 
@@ -106,11 +105,12 @@ const scratch = {
 /** The MAC of what a token signs (`signedText` is its key id and payload), in scratch.digest. */
 function macInto(key: SigningKey, kind: LinkKind, domain: string, signedText: string): Uint8Array {
   const { message, digest } = scratch;
-  let end = asciiInto(`${kind}|${domain}|`, message, 0);
+  const prefix = signedPrefix(kind, domain);
+  let end = asciiInto(prefix, message, 0);
   if (end >= 0) end = asciiInto(signedText, message, end);
   const mac = key._cloneInto(scratch.mac) as SigningKey;
   scratch.mac = mac;
-  mac.update(end >= 0 ? message.subarray(0, end) : utf8(`${kind}|${domain}|${signedText}`));
+  mac.update(end >= 0 ? message.subarray(0, end) : utf8(`${prefix}${signedText}`));
   mac.digestInto(digest);
   return digest;
 }

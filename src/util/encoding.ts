@@ -117,7 +117,6 @@ export function fromBase64UrlInto(text: string, out: Uint8Array): number {
   if (text.length % 4 === 1) throw new EncodingError("not base64url");
   const length = Math.floor((text.length * 3) / 4);
   if (length > out.length) throw new EncodingError("too long");
-  const bytes = out;
   let bits = 0;
   let count = 0;
   let written = 0;
@@ -129,7 +128,7 @@ export function fromBase64UrlInto(text: string, out: Uint8Array): number {
     count += 6;
     if (count >= 8) {
       count -= 8;
-      bytes[written++] = (bits >> count) & 0xff;
+      out[written++] = (bits >> count) & 0xff;
     }
   }
   return length;
