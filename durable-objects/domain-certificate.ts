@@ -10,6 +10,7 @@ import { loadConfig } from "../src/config";
 import { deployerFor } from "../src/deploy";
 import { createDohResolver } from "../src/dns/doh";
 import type { Region, TlsState } from "../src/domains/model";
+import { proxyProber } from "../src/domains/proxy-probe";
 import { eligibilityFactsOf, mirrorCertificateStatus } from "../src/domains/repository";
 import { eligibilityContextFor } from "../src/issuance/eligibility";
 import {
@@ -295,11 +296,16 @@ export class DomainCertificate extends DurableObject<Env> {
         const { signer } = await this.#acme();
         const state = this.#store.load()?.state;
         const domain = state?.domain ?? "";
-        return eligibilityContextFor(config, resolver, {
-          region: state?.region ?? "us",
-          accountUri: signer.accountUrl,
-          ...(await eligibilityFactsOf(this.env.DB, domain)),
-        });
+        return eligibilityContextFor(
+          config,
+          resolver,
+          {
+            region: state?.region ?? "us",
+            accountUri: signer.accountUrl,
+            ...(await eligibilityFactsOf(this.env.DB, domain)),
+          },
+          { probeProxy: proxyProber(this.env, config, resolver, domain) },
+        );
       },
       keyRing: () => this.#ring(),
       store: this.#store,

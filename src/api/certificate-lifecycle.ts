@@ -4,6 +4,7 @@ import { acmeAccountStub, domainCertificateStub } from "../../durable-objects/st
 import { loadConfig } from "../config";
 import { createDohResolver } from "../dns/doh";
 import type { TrackingDomain } from "../domains/model";
+import { proxyProber } from "../domains/proxy-probe";
 import {
   checkEligibility,
   type EligibilityReport,
@@ -16,17 +17,23 @@ export async function eligibilityOf(
   domain: Pick<TrackingDomain, "domain" | "region" | "accountEndpoint" | "lastHttpsCheck">,
 ): Promise<EligibilityReport> {
   const config = loadConfig(env);
+  const resolver = createDohResolver({ url: config.dohUrl });
   // The account URL matters only to CAA accounturi records; do not create an account to check.
   const accountUri = (await acmeAccountStub(env).knownAccountUrl()) ?? undefined;
   return checkEligibility(
     domain.domain,
-    eligibilityContextFor(config, createDohResolver({ url: config.dohUrl }), {
-      region: domain.region,
-      accountUri,
-      accountEndpoint: domain.accountEndpoint,
-      httpsProbePassedAt:
-        domain.lastHttpsCheck?.errorCode === null ? domain.lastHttpsCheck.checkedAt : null,
-    }),
+    eligibilityContextFor(
+      config,
+      resolver,
+      {
+        region: domain.region,
+        accountUri,
+        accountEndpoint: domain.accountEndpoint,
+        httpsProbePassedAt:
+          domain.lastHttpsCheck?.errorCode === null ? domain.lastHttpsCheck.checkedAt : null,
+      },
+      { probeProxy: proxyProber(env, config, resolver, domain.domain) },
+    ),
   );
 }
 

@@ -47,7 +47,16 @@ export interface EligibilityContext {
    * can validate through that proxy, so a certificate can be issued before the CNAME moves.
    */
   proxiedAt?: string;
+  /**
+   * For a domain reached through the customer's proxy before, but not within the day: probes
+   * through the proxy again. Called only when the CNAME does not point at us, so a managed domain
+   * still behind the proxy renews with nothing for the customer to do.
+   */
+  probeProxy?: () => Promise<ProxyProbe>;
 }
+
+/** A fresh HTTPS probe through the customer's proxy: when it passed, or why it did not. */
+export type ProxyProbe = { passedAt: string } | { failed: string };
 
 /** What about a domain, beyond its name, the checks depend on. */
 export interface DomainFacts {
@@ -68,11 +77,14 @@ export function eligibilityContextFor(
   config: Config,
   resolver: DnsResolver,
   facts: DomainFacts,
-  now: Date = new Date(),
+  options: { now?: Date; probeProxy?: () => Promise<ProxyProbe> } = {},
 ): EligibilityContext {
   const { region, accountUri } = facts;
+  const now = options.now ?? new Date();
   const probe = facts.httpsProbePassedAt;
   const proxied = probe && now.getTime() - Date.parse(probe) < probeValidityMs ? probe : undefined;
+  // Only a domain whose proxy has reached us before is worth probing again.
+  const probeProxy = probe && !proxied ? options.probeProxy : undefined;
   return {
     resolver,
     endpoints: endpointsOf(
@@ -87,6 +99,7 @@ export function eligibilityContextFor(
     policyBlocklist: config.policyBlocklist,
     ...(accountUri ? { accountUri } : {}),
     ...(proxied ? { proxiedAt: proxied } : {}),
+    ...(probeProxy ? { probeProxy } : {}),
   };
 }
 
@@ -154,14 +167,22 @@ async function cnameCheck(domain: string, context: EligibilityContext): Promise<
   if (v.cnameStatus === "valid" && v.endpoint === "v2") {
     return { ...pass("cname", found, v.detail), expected: context.endpoints.v2 };
   }
-  if (context.proxiedAt && v.cnameStatus !== "unknown") {
+  let proxiedAt = context.proxiedAt;
+  let probeFailure = "";
+  if (!proxiedAt && context.probeProxy && v.cnameStatus !== "unknown") {
+    const probe = await context.probeProxy();
+    if ("passedAt" in probe) proxiedAt = probe.passedAt;
+    else
+      probeFailure = ` An HTTPS probe through its proxy, which used to reach us, failed just now: ${probe.failed}`;
+  }
+  if (proxiedAt && v.cnameStatus !== "unknown") {
     // Migrating from self-managed HTTPS: the CA validates through the customer's proxy, so the
     // certificate is ready before the CNAME moves and HTTPS never stops.
     return {
       ...pass(
         "cname",
         found,
-        `${domain} does not point at ${context.endpoints.v2} yet, but an HTTPS probe through its proxy reached us at ${context.proxiedAt}: the CA can validate through the proxy, which must forward /.well-known/acme-challenge/ over HTTP as well.`,
+        `${domain} does not point at ${context.endpoints.v2} yet, but an HTTPS probe through its proxy reached us at ${proxiedAt}: the CA can validate through the proxy, which must forward /.well-known/acme-challenge/ over HTTP as well.`,
       ),
       expected: context.endpoints.v2,
       fix: `Once the certificate is valid, point ${domain} at ${context.endpoints.v2} with a CNAME.`,
@@ -173,10 +194,12 @@ async function cnameCheck(domain: string, context: EligibilityContext): Promise<
     found,
     expected: context.endpoints.v2,
     detail:
-      v.endpoint === "standard"
+      (v.endpoint === "standard"
         ? `${v.detail} Managed HTTPS is not supported on the standard endpoint.`
-        : v.detail,
-    fix: v.fix,
+        : v.detail) + probeFailure,
+    fix: probeFailure
+      ? `${v.fix ?? `Point ${domain} at ${context.endpoints.v2} with a CNAME.`} Or make the proxy forward to us again, HTTPS and HTTP alike.`
+      : v.fix,
     errorCode: v.errorCode,
     actionBy: v.actionBy,
   };

@@ -2,16 +2,21 @@
 // itself with no moment unserved; broken DNS keeps the old certificate valid to its end, then
 // expired with the reason, then valid again once fixed; and with a renewal window from the CA
 // (the stand-in in front of Pebble) the renewal lands in the window and names what it replaces.
+// A managed domain still behind the customer's proxy renews through it, probing it again.
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { startPebble } from "../../scripts/lib/local-stack";
 import { sleep, stopDaemon } from "../../scripts/lib/processes";
+import { ports } from "../../scripts/lib/stack-config";
+import { wrangler } from "../../scripts/lib/wrangler";
 import { certificateIdOf } from "../../src/acme/ari";
 import { certificatesFromPem } from "../../src/pki/pem";
+import { startNginxProxy } from "../support/nginx-proxy";
 import {
   api,
   type DomainResult,
   dns,
+  dynamicName,
   getDomain,
   verifiedManagedDomain,
   waitForDomain,
@@ -51,6 +56,18 @@ async function events(domain: string): Promise<{ at: string; to: string; reason:
       await api(key(), "GET", `/tracking-domains/${domain}/certificate/events?limit=500`)
     ).json<{ results: { at: string; to: string; reason: string }[] }>()
   ).results;
+}
+
+/** The domain's last HTTPS probe through its proxy, as the API shows it. */
+async function httpsCheckOf(
+  domain: string,
+): Promise<{ checked_at: string; passed: boolean } | null> {
+  const response = await api(key(), "GET", `/tracking-domains/${domain}`);
+  return (
+    await response.json<{
+      results: { https_check: { checked_at: string; passed: boolean } | null };
+    }>()
+  ).results.https_check;
 }
 
 const ariControl = () => inject("ariDirectory").replace(/\/dir$/, "/control");
@@ -195,4 +212,46 @@ describe("renewal", () => {
     expect(Date.parse(due?.at ?? "")).toBeLessThan(Date.parse(window?.window_end ?? "") + 5000);
     expect(log.some((e) => e.reason === `renewal order placed (replaces ${oldId})`)).toBe(true);
   }, 90_000);
+
+  it("renews a managed domain still behind the customer's proxy, probing through it again when the last probe is over a day old", async () => {
+    // Migrated from self-managed HTTPS, the CNAME never moved: the CA validates through nginx.
+    const domain = dynamicName("behind-proxy");
+    const proxy = await startNginxProxy(
+      { address: "127.0.0.2", port: ports.selfManagedProxy, httpPort: ports.worker },
+      [{ name: domain, origin: inject("workerUrl"), certificate: "good" }],
+    );
+    try {
+      await dns.addA(domain, [proxy.address]);
+      await api(key(), "POST", "/tracking-domains", { domain, https_mode: "self_managed" });
+      const verified = await api(key(), "POST", `/tracking-domains/${domain}/verify`);
+      expect((await verified.json<{ results: { verified: boolean } }>()).results.verified).toBe(
+        true,
+      );
+      const switched = await api(key(), "PUT", `/tracking-domains/${domain}`, {
+        https_mode: "managed",
+      });
+      expect(switched.status).toBe(200);
+      const first = await waitForDomain(key(), domain, (d) => d.status.tls_status === "valid");
+
+      // By the renewal, the probe that let it issue is over a day old, as it would be in production.
+      const dayOld = new Date(Date.now() - 24 * 3600_000 - 60_000).toISOString();
+      const backdate = `UPDATE tracking_domains SET https_checked_at = '${dayOld}' WHERE domain = '${domain}'`;
+      const local = ["--local", "--yes", "--persist-to", inject("persistTo")];
+      wrangler(["d1", "execute", "DB", ...local, "--command", backdate]);
+      expect((await httpsCheckOf(domain))?.checked_at).toBe(dayOld);
+      await watch(
+        domain,
+        (d) => d.tls_certificate.issued_at !== first.tls_certificate.issued_at,
+        90_000,
+      );
+
+      const probed = await httpsCheckOf(domain);
+      expect(probed?.passed).toBe(true);
+      expect(Date.parse(probed?.checked_at ?? "")).toBeGreaterThan(
+        Date.parse(first.tls_certificate.issued_at ?? ""),
+      );
+    } finally {
+      await proxy.stop();
+    }
+  }, 150_000);
 });
