@@ -27,6 +27,7 @@ import {
 import { performStep, type StepContext } from "../src/issuance/runner";
 import { type CertificateState, initialState, type TransitionEvent } from "../src/issuance/state";
 import { type KeyRing, KeyRingError, parseKeyRing, unwrapKey } from "../src/pki/key-wrap";
+import { logProblem, messageOf } from "../src/util/log";
 import { type CertificateRecord, SqlCertificateStore } from "./certificate-store";
 import { accountKeyContext, acmeAccountStub } from "./stubs";
 
@@ -264,13 +265,7 @@ export class DomainCertificate extends DurableObject<Env> {
       }
     } catch (error) {
       mirrored = false;
-      console.error(
-        JSON.stringify({
-          event: "mirror_failed",
-          domain: state.domain,
-          message: (error as Error).message,
-        }),
-      );
+      logProblem("mirror_failed", { domain: state.domain, message: messageOf(error) });
     }
     const nextAlarm = alarmAt(state);
     const route = this.#store.edgeRoute();
@@ -322,10 +317,8 @@ export class DomainCertificate extends DurableObject<Env> {
     } catch (error) {
       const next = attempts + 1;
       const nextAt = Date.now() + edgeRetryDelayMs(next);
-      const message = (error as Error).message;
-      console.error(
-        JSON.stringify({ event: "edge_route_failed", domain, attempts: next, message }),
-      );
+      const message = messageOf(error);
+      logProblem("edge_route_failed", { domain, attempts: next, message });
       this.#store.setEdgeRoute({ domain, routed: false, attempts: next, nextAt });
       this.#note(
         `Could not add the domain to the TLS edge (${message}); trying again at ${new Date(nextAt).toISOString()}.`,
@@ -344,14 +337,7 @@ export class DomainCertificate extends DurableObject<Env> {
       this.#store = new SqlCertificateStore(this.ctx.storage.sql);
     } catch (error) {
       const next = attempts + 1;
-      console.error(
-        JSON.stringify({
-          event: "edge_removal_failed",
-          domain,
-          attempts: next,
-          message: (error as Error).message,
-        }),
-      );
+      logProblem("edge_removal_failed", { domain, attempts: next, message: messageOf(error) });
       this.#store.setRetirement(domain, next);
       await this.ctx.storage.setAlarm(Date.now() + edgeRetryDelayMs(next));
     }

@@ -10,6 +10,7 @@ import {
   type EligibilityReport,
   eligibilityContextFor,
 } from "../issuance/eligibility";
+import { logProblem, messageOf } from "../util/log";
 import { ApiError, sparkPostCodes } from "./errors";
 
 export async function eligibilityOf(
@@ -79,12 +80,6 @@ export async function routeToEdge(
   try {
     await domainCertificateStub(env, d.domain, d.region).routeToEdge(d.domain);
   } catch (error) {
-    console.error(
-      JSON.stringify({
-        event: "edge_route_failed",
-        domain: d.domain,
-        message: (error as Error).message,
-      }),
-    );
+    logProblem("edge_route_failed", { domain: d.domain, message: messageOf(error) });
   }
 }

@@ -7,6 +7,7 @@ import type { ContentfulStatusCode } from "hono/utils/http-status";
 import type { ZodError } from "zod";
 import { ConfigError } from "../config";
 import { KeyRingError } from "../pki/key-ring";
+import { logProblem } from "../util/log";
 
 /** SparkPost's extended error codes, where one fits; see its API reference. */
 export const sparkPostCodes = {
@@ -64,7 +65,7 @@ export function errorResponse(c: Context, error: ApiError): Response {
 
 /** The answer while the configuration is broken; logs which variable, tells the client nothing more. */
 export function misconfigured(error: ConfigError): Response {
-  console.error(JSON.stringify({ event: "config_error", message: error.message }));
+  logProblem("config_error", { message: error.message });
   const body = {
     errors: [
       {
@@ -153,15 +154,12 @@ export function handleError(error: Error, c: Context): Response {
   // A key ring secret that is missing or malformed is configuration too (the message names the
   // variable, never key material).
   if (error instanceof KeyRingError) return misconfigured(new ConfigError(error.message));
-  console.error(
-    JSON.stringify({
-      event: "unhandled_error",
-      path: c.req.path,
-      name: error.name,
-      message: error.message,
-      stack: error.stack,
-    }),
-  );
+  logProblem("unhandled_error", {
+    path: c.req.path,
+    name: error.name,
+    message: error.message,
+    stack: error.stack,
+  });
   return errorResponse(
     c,
     new ApiError(500, {

@@ -17,6 +17,7 @@ import { type KeyRing, unwrapKey, wrapKey } from "../pki/key-wrap";
 import { exportPkcs8, generateKeyPair, importPkcs8 } from "../pki/keys";
 import { toPem } from "../pki/pem";
 import { hex } from "../util/encoding";
+import { logProblem, messageOf } from "../util/log";
 import { checkEligibility, type EligibilityContext } from "./eligibility";
 import { failureFrom, ineligible, isLostResource } from "./failures";
 import { pointInWindow } from "./renewal";
@@ -70,16 +71,13 @@ export async function performStep(state: CertificateState, context: StepContext)
     const failure = failureFrom(error);
     if (failure.code === "service:internal") {
       // Ours to fix: keep what happened for the operators (never key material: errors carry none).
-      console.error(
-        JSON.stringify({
-          event: "issuance_error",
-          domain: state.domain,
-          phase: state.phase,
-          name: (error as Error).name,
-          message: (error as Error).message,
-          stack: (error as Error).stack,
-        }),
-      );
+      logProblem("issuance_error", {
+        domain: state.domain,
+        phase: state.phase,
+        name: (error as Error).name,
+        message: messageOf(error),
+        stack: (error as Error).stack,
+      });
     }
     return { kind: "failure", failure };
   }

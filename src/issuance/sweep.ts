@@ -12,6 +12,7 @@ import {
   overdueCertificates,
   saveSweepCursor,
 } from "../domains/repository";
+import { logInfo, logProblem, messageOf } from "../util/log";
 
 export interface SweepReport {
   /** Overdue domains read this tick (at most the page size). */
@@ -51,13 +52,7 @@ export async function sweep(
         if (await poke(next)) woken++;
       } catch (error) {
         failed++;
-        console.error(
-          JSON.stringify({
-            event: "sweep_poke_failed",
-            domain: next.domain,
-            message: (error as Error).message,
-          }),
-        );
+        logProblem("sweep_poke_failed", { domain: next.domain, message: messageOf(error) });
       }
     }
   };
@@ -82,6 +77,6 @@ export async function sweepDueCertificates(env: Env, now: Date): Promise<SweepRe
     now,
     pageSize: config.sweepPageSize,
   });
-  console.log(JSON.stringify({ event: "sweep", ...report }));
+  logInfo("sweep", { ...report });
   return report;
 }

@@ -3,6 +3,7 @@
 // all of a batch or none, retried whole on failure, and idempotent by event id, so a redelivered
 // message is never counted twice. No raw IP address is kept: only its network prefix.
 import { z } from "zod";
+import { logProblem, messageOf } from "../util/log";
 
 export const EngagementEventSchema = z.object({
   id: z.string().min(1).max(64),
@@ -106,7 +107,7 @@ export async function consumeEngagementBatch(
   const events: EngagementEvent[] = [];
   const carrying: Message<unknown>[] = [];
   const dropped = (message: Message<unknown>, problem: string | undefined) =>
-    console.error(JSON.stringify({ event: "engagement_event_dropped", id: message.id, problem }));
+    logProblem("engagement_event_dropped", { id: message.id, problem });
   for (const message of batch.messages) {
     const envelope = EngagementMessageSchema.safeParse(messageBody(message.body));
     if (!envelope.success) {
@@ -129,14 +130,11 @@ export async function consumeEngagementBatch(
     await writeEvents(db, events);
     for (const message of carrying) message.ack();
   } catch (error) {
-    console.error(
-      JSON.stringify({
-        event: "engagement_batch_failed",
-        messages: carrying.length,
-        events: events.length,
-        message: (error as Error).message,
-      }),
-    );
+    logProblem("engagement_batch_failed", {
+      messages: carrying.length,
+      events: events.length,
+      message: messageOf(error),
+    });
     for (const message of carrying) message.retry({ delaySeconds: 5 });
   }
 }

@@ -4,6 +4,7 @@
 // this host and path is a 404 without Location: never an open redirect.
 
 import { base64Url } from "../util/encoding";
+import { logProblem, messageOf } from "../util/log";
 import type { RequestTarget } from "../util/request-target";
 import { type EngagementEvent, ipPrefix } from "./events";
 import {
@@ -67,7 +68,7 @@ export function handleTrackingLink(
     ring = signingRing(env.LINK_SIGNING_KEYS);
   } catch (error) {
     // A broken LINK_SIGNING_KEYS is ours to fix; the link may work later, so not a 404.
-    console.error(JSON.stringify({ event: "config_error", message: (error as Error).message }));
+    logProblem("config_error", { message: messageOf(error) });
     return new Response("Service unavailable\n", {
       status: 503,
       headers: { "retry-after": "60", ...noStore },

@@ -3,6 +3,8 @@
 // (and is billed one operation) per batch instead of one per click. The request that opens a batch
 // carries its sending in its own waitUntil; the others only add to it, so no request ever waits on
 // another's I/O.
+
+import { logProblem, messageOf } from "../util/log";
 import type { EngagementEvent } from "./events";
 
 /** Queues take messages of up to 128 KB; a batch is closed well before, and split if need be. */
@@ -78,13 +80,10 @@ export class EventOutbox {
       } catch (error) {
         const delay = retryDelaysMs[attempt];
         if (delay === undefined) {
-          console.error(
-            JSON.stringify({
-              event: "engagement_events_not_queued",
-              count: events.length,
-              message: (error as Error).message,
-            }),
-          );
+          logProblem("engagement_events_not_queued", {
+            count: events.length,
+            message: messageOf(error),
+          });
           return;
         }
         await sleep(delay);

@@ -31,6 +31,7 @@ import {
 } from "../../domains/repository";
 import { verifyCname } from "../../domains/verification";
 import { signingRing } from "../../tracking/handlers";
+import { logProblem, messageOf } from "../../util/log";
 import {
   eligibilityOf,
   forgetCertificates,
@@ -278,13 +279,10 @@ export function trackingDomainRoutes(): OpenAPIHono<AppEnv> {
       await forgetCertificates(c.env, domain);
     } catch (error) {
       // The object notices the missing row at its next step and forgets everything then.
-      console.error(
-        JSON.stringify({
-          event: "certificate_cleanup_failed",
-          domain: domain.domain,
-          message: (error as Error).message,
-        }),
-      );
+      logProblem("certificate_cleanup_failed", {
+        domain: domain.domain,
+        message: messageOf(error),
+      });
     }
     return c.body(null, 204);
   });

@@ -9,6 +9,7 @@ import { signingRing } from "../../tracking/handlers";
 import { rewriteHtml } from "../../tracking/html";
 import { type SigningRing, targetProblem } from "../../tracking/link-token";
 import { type LinkMinter, linkMinter, trackingDomainFor } from "../../tracking/minting";
+import { logProblem } from "../../util/log";
 import type { AppEnv, AuthContext } from "../context";
 import { ApiError, invalidField, sparkPostCodes } from "../errors";
 import { errorResponses, jsonContent, resultsOf } from "../schemas";
@@ -132,7 +133,7 @@ async function minterFor(
     ring = signingRing(env.LINK_SIGNING_KEYS);
   } catch (error) {
     if (!(error instanceof KeyRingError)) throw error;
-    console.error(JSON.stringify({ event: "config_error", message: error.message }));
+    logProblem("config_error", { message: error.message });
     throw new ApiError(503, {
       message: "service unavailable",
       code: sparkPostCodes.unavailable,
