@@ -3,9 +3,11 @@
 // The click path's throughput: the built worker runs in Miniflare on loopback with its Queue and
 // D1 (the consumer writes every click, as in production), and wrk requests `/f/{token}` on a
 // tracking host, cycling through a thousand distinct links. In the same run and under the same
-// load, a bare worker that only answers 302 is the baseline. Rounds alternate between the two so
-// drift on the machine hits both alike, and each round starts once the previous round's clicks
-// are all in D1: the figure is also a check that no click is lost. In Miniflare the consumer runs
+// load, a bare worker that only answers 302 is the baseline, and a worker that only verifies the
+// link and answers (scripts/bench/verify-only-worker.ts) shows what verifying costs on its own.
+// Rounds alternate between them so drift on the machine hits all alike, and each round starts
+// once the previous round's clicks are all in D1: the figure is also a check that no click is
+// lost. In Miniflare the consumer runs
 // in the same process as the clicks (in production it does not); --without-consumer leaves it out
 // to show the click path's own cost.
 import { spawnSync } from "node:child_process";
@@ -140,6 +142,36 @@ function wrkScript(dir: string, paths: string[]): string {
   return path;
 }
 
+/** Bundles the verify-only worker as wrangler bundles the product (its own config, minified). */
+function buildVerifyOnly(work: string): string {
+  const config = join(work, "verify-only.toml");
+  writeFileSync(
+    config,
+    [
+      'name = "bench-verify-only"',
+      `main = ${JSON.stringify(join(projectRoot, "scripts/bench/verify-only-worker.ts"))}`,
+      'compatibility_date = "2026-04-26"',
+      "minify = true",
+    ].join("\n"),
+  );
+  const outdir = join(work, "verify-only");
+  wrangler(["deploy", "--dry-run", "--config", config, "--outdir", outdir]);
+  return join(outdir, "verify-only-worker.js");
+}
+
+/** The verify-only worker with the ring it verifies under. */
+function verifyOnlyWorker(script: string, ring: string): Miniflare {
+  return new Miniflare({
+    modules: [{ type: "ESModule", path: script, contents: readFileSync(script, "utf8") }],
+    modulesRoot: dirname(script),
+    compatibilityDate: "2026-04-26",
+    host: "127.0.0.1",
+    port: 0,
+    cf: false,
+    bindings: { LINK_SIGNING_KEYS: ring },
+  });
+}
+
 /** The built worker with its bindings, on a loopback port Miniflare picks. */
 async function trackingWorker(
   script: string,
@@ -260,36 +292,49 @@ async function main(): Promise<void> {
     paths.push(`/f/${token}`);
   }
   const script = wrkScript(work, paths);
-  const existing = childProcesses();
-  const tracking = await trackingWorker(join(work, "build", "edge.js"), work, ring, withConsumer);
-  await tracking.ready;
-  const trackingPid = [...childProcesses()].find((pid) => !existing.has(pid));
-  const bare = new Miniflare({
-    modules: true,
-    script: bareWorker,
-    compatibilityDate: "2026-04-26",
-    host: "127.0.0.1",
-    port: 0,
-    cf: false,
-  });
+  const started: Miniflare[] = [];
+  /** Starts a worker, finds its workerd among this process's children and pins it. */
+  const start = async (make: () => Miniflare | Promise<Miniflare>) => {
+    const before = childProcesses();
+    const mf = await make();
+    started.push(mf);
+    const origin = (await mf.ready).origin;
+    const pid = [...childProcesses()].find((child) => !before.has(child));
+    pinToServerCore(pid);
+    return { mf, origin, pid };
+  };
   try {
-    const trackingOrigin = (await tracking.ready).origin;
-    const bareOrigin = (await bare.ready).origin;
-    const barePid = [...childProcesses()].find((pid) => !existing.has(pid) && pid !== trackingPid);
-    pinToServerCore(trackingPid);
-    pinToServerCore(barePid);
+    const tracking = await start(() =>
+      trackingWorker(join(work, "build", "edge.js"), work, ring, withConsumer),
+    );
+    const verifyOnly = await start(() => verifyOnlyWorker(buildVerifyOnly(work), ring));
+    const bare = await start(
+      () =>
+        new Miniflare({
+          modules: true,
+          script: bareWorker,
+          compatibilityDate: "2026-04-26",
+          host: "127.0.0.1",
+          port: 0,
+          cf: false,
+        }),
+    );
+    const trackingOrigin = tracking.origin;
+    const verifyOnlyOrigin = verifyOnly.origin;
+    const bareOrigin = bare.origin;
     // What a mail client sees, checked before anything is timed.
     const first = await getWithHost(`${trackingOrigin}${paths[0]}`);
     if (first.status !== 302 || first.location !== target(0)) {
       throw new Error(`a click answered ${first.status} ${first.location ?? ""}, not a 302`);
     }
     let clicks = 1;
-    // Warm-up for both isolates.
+    // Warm-up for each isolate.
     clicks += runWrk(trackingOrigin, script, 2, connections).requests;
+    runWrk(verifyOnlyOrigin, script, 2, connections);
     runWrk(bareOrigin, script, 2, connections);
     let stall: Extract<Drain, { stalledAt: number }> | undefined;
     const wait = async () => {
-      const drain = await drained(tracking, clicks);
+      const drain = await drained(tracking.mf, clicks);
       if ("ms" in drain) return drain.ms;
       stall = drain;
       return undefined;
@@ -298,18 +343,28 @@ async function main(): Promise<void> {
       throw new Error(`Miniflare's local Queue stopped dispatching during the warm-up; run again`);
     }
 
-    const results = { tracking: [] as WrkResult[], bare: [] as WrkResult[] };
+    const results = {
+      tracking: [] as WrkResult[],
+      verifyOnly: [] as WrkResult[],
+      bare: [] as WrkResult[],
+    };
     const drains: number[] = [];
     for (let round = 1; round <= rounds && !stall; round++) {
       console.error(`… round ${round} of ${rounds}: ${seconds} s each, ${connections} connections`);
-      const ours = runWrk(trackingOrigin, script, seconds, connections, trackingPid);
+      const ours = runWrk(trackingOrigin, script, seconds, connections, tracking.pid);
       results.tracking.push(ours);
-      results.bare.push(runWrk(bareOrigin, script, seconds, connections, barePid));
+      results.verifyOnly.push(
+        runWrk(verifyOnlyOrigin, script, seconds, connections, verifyOnly.pid),
+      );
+      results.bare.push(runWrk(bareOrigin, script, seconds, connections, bare.pid));
       clicks += ours.requests;
       const ms = withConsumer ? await wait() : undefined;
       if (ms !== undefined) drains.push(ms);
     }
-    const failed = results.tracking.reduce((sum, r) => sum + r.notRedirected, 0);
+    const failed = [...results.tracking, ...results.verifyOnly].reduce(
+      (sum, r) => sum + r.notRedirected,
+      0,
+    );
     if (failed > 0) throw new Error(`${failed} clicks were not answered with a redirect`);
 
     const summary = (rs: WrkResult[]) => ({
@@ -320,17 +375,23 @@ async function main(): Promise<void> {
         : undefined,
     });
     const ours = summary(results.tracking);
+    const floor = summary(results.verifyOnly);
     const base = summary(results.bare);
+    const extra = (s: { cpu: number | undefined }) =>
+      s.cpu === undefined || base.cpu === undefined ? undefined : s.cpu - base.cpu;
+    const oursExtra = extra(ours);
+    const floorExtra = extra(floor);
     const table = [
       `Click redirects on loopback: wrk with ${connections} connections over ${distinctLinks} distinct links, median of ${results.tracking.length} alternating rounds of ${seconds} s; built worker in Miniflare${pinned ? "; wrk on one core, the workers on the other" : ""}.`,
       "",
       "| worker | requests/s | p99 latency | vs bare | workerd CPU per request |",
       "|---|---|---|---|---|",
       `| tracking-edge \`/f/{token}\`: verify the link, queue the click | ${ours.rps.toFixed(0)} | ${ours.p99.toFixed(1)} ms | ${(ours.rps / base.rps).toFixed(2)}× | ${cpuCell(ours.cpu)} |`,
+      `| a worker that only verifies the link and answers the same 302, recording nothing | ${floor.rps.toFixed(0)} | ${floor.p99.toFixed(1)} ms | ${(floor.rps / base.rps).toFixed(2)}× | ${cpuCell(floor.cpu)} |`,
       `| bare worker that only answers 302 | ${base.rps.toFixed(0)} | ${base.p99.toFixed(1)} ms | 1.00× | ${cpuCell(base.cpu)} |`,
       "",
-      ours.cpu !== undefined && base.cpu !== undefined
-        ? `A click costs ${(ours.cpu - base.cpu).toFixed(0)} µs of CPU more than the bare 302 (user + system time of each worker's workerd process over its rounds${withConsumer ? ", which for tracking-edge includes the Queue consumer's D1 writes during the round" : ""}).`
+      oursExtra !== undefined && floorExtra !== undefined
+        ? `A click costs ${oursExtra.toFixed(0)} µs of CPU more than the bare 302 (user + system time of each worker's workerd process over its rounds${withConsumer ? ", which for tracking-edge includes the Queue consumer's D1 writes during the round" : ""}): finding and verifying the link ${floorExtra.toFixed(0)} µs, recording the click ${(oursExtra - floorExtra).toFixed(0)} µs.`
         : "",
       !withConsumer
         ? "The Queue consumer was left out (--without-consumer): this is the click path's own cost."
@@ -342,8 +403,7 @@ async function main(): Promise<void> {
     if (values["update-readme"])
       updateReadmeBlock("redirect", table, pinned ? "" : "; wrk shares them");
   } finally {
-    await tracking.dispose();
-    await bare.dispose();
+    for (const mf of started) await mf.dispose();
     rmSync(work, { recursive: true, force: true });
   }
 }
