@@ -1,11 +1,13 @@
 // The Worker's entry points, routing only. Requests for an API host go to the API app; on every
 // other host (a tracking domain): clicks, opens, and the ACME HTTP-01 path. The Cron Trigger runs
-// the renewal sweep; the Queue consumer writes engagement events.
+// the renewal sweep and the watch over self-managed domains; the Queue consumer writes
+// engagement events.
 import { createApiApp } from "../src/api/app";
 import { misconfigured } from "../src/api/errors";
 import { type Config, ConfigError, loadConfig } from "../src/config";
 import { changeFeedRetentionMs, pruneChanges } from "../src/deploy/edge-pull";
 import { answerHttpsProbe, httpsProbePrefix } from "../src/domains/https-probe";
+import { watchSelfManaged } from "../src/domains/proxy-probe";
 import { answerHttp01, challengePrefix } from "../src/issuance/http01-responder";
 import { sweepDueCertificates } from "../src/issuance/sweep";
 import { consumeEngagementBatch } from "../src/tracking/events";
@@ -55,8 +57,13 @@ export default {
 
   async scheduled(controller, env): Promise<void> {
     const now = new Date(controller.scheduledTime);
-    await sweepDueCertificates(env, now);
-    await pruneChanges(env.DB, new Date(now.getTime() - changeFeedRetentionMs));
+    // Independent chores: one failing does not keep the others from running this tick.
+    const outcomes = await Promise.allSettled([
+      sweepDueCertificates(env, now),
+      watchSelfManaged(env, now),
+      pruneChanges(env.DB, new Date(now.getTime() - changeFeedRetentionMs)),
+    ]);
+    for (const outcome of outcomes) if (outcome.status === "rejected") throw outcome.reason;
   },
 
   async queue(batch, env): Promise<void> {

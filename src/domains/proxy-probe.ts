@@ -1,15 +1,31 @@
-// A managed domain can stay behind the customer's own proxy after migrating from self-managed
-// HTTPS (the CA validates through the proxy). Its renewal must not depend on a probe the customer
-// ran months ago: when eligibility needs one, this probes through the proxy again and records a
-// pass, as verifying would. A failure is left to the eligibility check to report; it does not
-// overwrite the last passing probe, so the next attempt probes again.
+// Probing customers' proxies outside `verify`, where nobody is waiting for the answer.
+//
+// At renewal: a managed domain can stay behind the customer's own proxy after migrating from
+// self-managed HTTPS (the CA validates through the proxy). Its renewal must not depend on a probe
+// the customer ran months ago: when eligibility needs one, proxyProber probes through the proxy
+// again and records a pass, as verifying would. A failure is left to the eligibility check to
+// report; it does not overwrite the last passing probe, so the next attempt probes again.
+//
+// On the Cron tick: a self-managed domain's CDN certificate expires, its proxy is reconfigured.
+// watchSelfManaged probes each verified self-managed domain again, a day after a pass and an hour
+// after a failure. A failure turns new links to http:// (a link that works rather than one that
+// shows a certificate error) and says why on the domain; the next pass turns them back.
 import { connect } from "cloudflare:sockets";
-import type { Config } from "../config";
-import type { DnsResolver } from "../dns/doh";
+import { type Config, loadConfig } from "../config";
+import { createDohResolver, type DnsResolver } from "../dns/doh";
 import type { ProxyProbe } from "../issuance/eligibility";
 import { signingRing } from "../tracking/handlers";
-import { probeHttps } from "./https-probe";
-import { recordHttpsCheck } from "./repository";
+import { logInfo, logProblem, messageOf } from "../util/log";
+import { type ProbeContext, probeHttps } from "./https-probe";
+import { recordHttpsCheck, recordWatchProbe, selfManagedDueForProbe } from "./repository";
+
+/** How to probe from the Worker: our resolver, sockets, the proof's key ring, the probe port. */
+export const probeContextFor = (env: Env, config: Config, resolver: DnsResolver): ProbeContext => ({
+  resolver,
+  connect,
+  ring: signingRing(env.LINK_SIGNING_KEYS),
+  port: config.httpsProbePort,
+});
 
 export function proxyProber(
   env: Env,
@@ -18,15 +34,71 @@ export function proxyProber(
   domain: string,
 ): () => Promise<ProxyProbe> {
   return async () => {
-    const probe = await probeHttps(domain, {
-      resolver,
-      connect,
-      ring: signingRing(env.LINK_SIGNING_KEYS),
-      port: config.httpsProbePort,
-    });
+    const probe = await probeHttps(domain, probeContextFor(env, config, resolver));
     if (!probe.ok) return { failed: probe.detail };
     const checkedAt = new Date().toISOString();
     await recordHttpsCheck(env.DB, domain, { checkedAt, errorCode: null, detail: probe.detail });
     return { passedAt: checkedAt };
   };
+}
+
+/** When a self-managed domain is probed again: a day after a pass, an hour after a failure. */
+export const watchIntervals = { afterPassMs: 24 * 3600_000, afterFailureMs: 3600_000 } as const;
+
+export interface WatchReport {
+  probed: number;
+  passed: number;
+  failed: number;
+}
+
+/**
+ * One Cron tick's probes: at most `limit` due domains, `concurrency` at a time (each probe is
+ * bounded by its own timeouts), the longest unprobed first; the rest wait for the next tick.
+ */
+export async function watchSelfManaged(
+  env: Env,
+  now: Date,
+  options: { limit?: number; concurrency?: number } = {},
+): Promise<WatchReport> {
+  const config = loadConfig(env);
+  const due = await selfManagedDueForProbe(
+    env.DB,
+    {
+      passedBefore: new Date(now.getTime() - watchIntervals.afterPassMs).toISOString(),
+      failedBefore: new Date(now.getTime() - watchIntervals.afterFailureMs).toISOString(),
+    },
+    options.limit ?? 20,
+  );
+  const report: WatchReport = { probed: due.length, passed: 0, failed: 0 };
+  if (due.length === 0) return report;
+  const context = probeContextFor(env, config, createDohResolver({ url: config.dohUrl }));
+  const queue = [...due];
+  const worker = async () => {
+    for (let domain = queue.shift(); domain; domain = queue.shift()) {
+      try {
+        const probe = await probeHttps(domain, context);
+        await recordWatchProbe(env.DB, domain, {
+          checkedAt: new Date().toISOString(),
+          errorCode: probe.errorCode ?? null,
+          detail: probe.detail,
+        });
+        if (probe.ok) {
+          report.passed++;
+          continue;
+        }
+        report.failed++;
+        logProblem("self_managed_probe_failed", {
+          domain,
+          errorCode: probe.errorCode,
+          detail: probe.detail,
+        });
+      } catch (error) {
+        report.failed++;
+        logProblem("self_managed_watch_failed", { domain, message: messageOf(error) });
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: options.concurrency ?? 5 }, worker));
+  logInfo("self_managed_watch", { ...report });
+  return report;
 }

@@ -295,6 +295,47 @@ export async function recordHttpsCheck(
 }
 
 /**
+ * Verified self-managed domains whose proxy is due another probe (their last one passed before
+ * `passedBefore`, or failed before `failedBefore`), the longest unprobed first.
+ */
+export async function selfManagedDueForProbe(
+  db: D1Database,
+  due: { passedBefore: string; failedBefore: string },
+  limit: number,
+): Promise<string[]> {
+  const { results } = await db
+    .prepare(
+      `SELECT domain FROM tracking_domains
+       WHERE https_mode = 'self_managed' AND verified = 1 AND https_checked_at < ?2
+         AND (https_error_code IS NOT NULL OR https_checked_at < ?1)
+       ORDER BY https_checked_at LIMIT ?3`,
+    )
+    .bind(due.passedBefore, due.failedBefore, limit)
+    .all<{ domain: string }>();
+  return results.map((r) => r.domain);
+}
+
+/**
+ * A background probe's outcome for a self-managed domain: it decides what its links say (https
+ * only after a pass) and is shown with the domain; `verified` stays what the customer's last
+ * verify made it. Nothing is written if the domain changed mode meanwhile.
+ */
+export async function recordWatchProbe(
+  db: D1Database,
+  domain: string,
+  check: { checkedAt: string; errorCode: string | null; detail: string },
+): Promise<void> {
+  await db
+    .prepare(
+      `UPDATE tracking_domains SET
+         https_checked_at = ?2, https_error_code = ?3, https_detail = ?4, updated_at = ${now}
+       WHERE domain = ?1 AND https_mode = 'self_managed'`,
+    )
+    .bind(domain, check.checkedAt, check.errorCode, check.detail)
+    .run();
+}
+
+/**
  * What the eligibility checks need to know of `domain` beyond its name: its account's own V2
  * endpoint (if an operator gave it one) and when an HTTPS probe through its proxy last passed.
  */

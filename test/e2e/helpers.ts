@@ -3,6 +3,7 @@
 import { randomUUID } from "node:crypto";
 import { inject } from "vitest";
 import { dynamicZone, urls } from "../../scripts/lib/stack-config";
+import { wrangler } from "../../scripts/lib/wrangler";
 
 export async function api(
   key: string | undefined,
@@ -97,4 +98,16 @@ export async function verifiedManagedDomain(key: string, domain = dynamicName())
   const verified = await api(key, "POST", `/tracking-domains/${domain}/verify`);
   if (verified.status !== 200) throw new Error(`verify ${domain}: HTTP ${verified.status}`);
   return domain;
+}
+
+/**
+ * Makes the domain's last HTTPS probe `hours` old, as if that much time had passed: written to
+ * the worker's local D1 with wrangler, as an operator would.
+ */
+export function backdateHttpsProbe(domain: string, hours: number): string {
+  const at = new Date(Date.now() - hours * 3600_000).toISOString();
+  const sql = `UPDATE tracking_domains SET https_checked_at = '${at}' WHERE domain = '${domain}'`;
+  const local = ["--local", "--yes", "--persist-to", inject("persistTo")];
+  wrangler(["d1", "execute", "DB", ...local, "--command", sql]);
+  return at;
 }

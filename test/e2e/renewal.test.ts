@@ -8,12 +8,12 @@ import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { startPebble } from "../../scripts/lib/local-stack";
 import { sleep, stopDaemon } from "../../scripts/lib/processes";
 import { ports } from "../../scripts/lib/stack-config";
-import { wrangler } from "../../scripts/lib/wrangler";
 import { certificateIdOf } from "../../src/acme/ari";
 import { certificatesFromPem } from "../../src/pki/pem";
 import { startNginxProxy } from "../support/nginx-proxy";
 import {
   api,
+  backdateHttpsProbe,
   type DomainResult,
   dns,
   dynamicName,
@@ -234,10 +234,7 @@ describe("renewal", () => {
       const first = await waitForDomain(key(), domain, (d) => d.status.tls_status === "valid");
 
       // By the renewal, the probe that let it issue is over a day old, as it would be in production.
-      const dayOld = new Date(Date.now() - 24 * 3600_000 - 60_000).toISOString();
-      const backdate = `UPDATE tracking_domains SET https_checked_at = '${dayOld}' WHERE domain = '${domain}'`;
-      const local = ["--local", "--yes", "--persist-to", inject("persistTo")];
-      wrangler(["d1", "execute", "DB", ...local, "--command", backdate]);
+      const dayOld = backdateHttpsProbe(domain, 24 + 1 / 60);
       expect((await httpsCheckOf(domain))?.checked_at).toBe(dayOld);
       await watch(
         domain,

@@ -4,6 +4,8 @@
 // a certificate for another name, and a proxy that forwards somewhere else each fail with the
 // reason. Then migration: the same domain moved to a V2 CNAME becomes managed and valid, a link
 // minted before the move still redirects, and it can go back; both moves are in its events.
+// The Cron watch probes a self-managed domain again: links fall back to http:// while its proxy
+// does not reach us, and return to https:// once it does.
 // Last, an account with its own V2 endpoint, set with npm run account:endpoint.
 import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
@@ -13,7 +15,7 @@ import { createLocalApiKeys } from "../../scripts/lib/api-key-sql";
 import { getVia } from "../../scripts/lib/get-via";
 import { caCertificatePath, endpoints, ports, projectRoot } from "../../scripts/lib/stack-config";
 import { type NginxProxy, startNginxProxy } from "../support/nginx-proxy";
-import { api, dns, dynamicName, waitForDomain } from "./helpers";
+import { api, backdateHttpsProbe, dns, dynamicName, waitForDomain } from "./helpers";
 
 const key = () => inject("apiKeys").alpha;
 const good = dynamicName("proxied");
@@ -220,6 +222,54 @@ describe("migration between self-managed and managed HTTPS", () => {
     expect(cname?.fix).toContain(endpoints.v2Us);
   });
 });
+
+describe("the watch over self-managed domains (Cron)", () => {
+  it("turns new links to http:// with the reason when the proxy stops reaching us, and back to https:// once it does again", {
+    timeout: 90_000,
+  }, async () => {
+    const watched = dynamicName("watched");
+    const site = { name: watched, origin: inject("workerUrl"), certificate: "good" } as const;
+    const listen = { address: "127.0.0.4", port: ports.selfManagedProxy };
+    let watchedProxy = await startNginxProxy(listen, [site]);
+    try {
+      await dns.addA(watched, [listen.address]);
+      expect((await selfManaged(watched)).https?.passed).toBe(true);
+      expect(await mint(watched, "https://shop.example/watched")).toMatch(/^https:\/\//);
+
+      // A day later the proxy is gone: the tick's probe fails, and says where.
+      await watchedProxy.stop();
+      backdateHttpsProbe(watched, 25);
+      await cronTick();
+      const failed = await httpsCheck(watched);
+      expect(failed).toMatchObject({ passed: false, error_code: "https:tcp" });
+      expect(await mint(watched, "https://shop.example/watched")).toMatch(/^http:\/\//);
+
+      // An hour after the failure it is probed again; the proxy is back, and so is https.
+      watchedProxy = await startNginxProxy(listen, [site]);
+      backdateHttpsProbe(watched, 2);
+      await cronTick();
+      expect(await httpsCheck(watched)).toMatchObject({ passed: true, error_code: null });
+      expect(await mint(watched, "https://shop.example/watched")).toMatch(/^https:\/\//);
+    } finally {
+      await watchedProxy.stop();
+    }
+  });
+});
+
+/** One Cron tick, run to its end (wrangler dev --test-scheduled). */
+async function cronTick(): Promise<void> {
+  const response = await fetch(`${inject("workerUrl")}/__scheduled?cron=*+*+*+*+*`);
+  expect(response.status).toBe(200);
+}
+
+async function httpsCheck(domain: string): Promise<{ passed: boolean; error_code: string | null }> {
+  const response = await api(key(), "GET", `/tracking-domains/${domain}`);
+  return (
+    await response.json<{
+      results: { https_check: { passed: boolean; error_code: string | null } };
+    }>()
+  ).results.https_check;
+}
 
 describe("an account with its own V2 endpoint", () => {
   it("verifies its domains against that endpoint and not the default one", async () => {

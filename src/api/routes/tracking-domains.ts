@@ -1,7 +1,6 @@
 // /api/v1/tracking-domains: create, list, retrieve, update, delete and verify, in SparkPost's
 // envelopes. Every lookup goes through the caller's scope: another account's domain is a 404.
 
-import { connect } from "cloudflare:sockets";
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import { loadConfig } from "../../config";
 import { createDohResolver } from "../../dns/doh";
@@ -20,6 +19,7 @@ import {
   noCertificate,
   regions,
 } from "../../domains/model";
+import { probeContextFor } from "../../domains/proxy-probe";
 import {
   deleteTrackingDomain,
   insertTrackingDomain,
@@ -30,7 +30,6 @@ import {
   updateTrackingDomain,
 } from "../../domains/repository";
 import { verifyCname } from "../../domains/verification";
-import { signingRing } from "../../tracking/handlers";
 import { logProblem, messageOf } from "../../util/log";
 import {
   eligibilityOf,
@@ -300,12 +299,7 @@ export function trackingDomainRoutes(): OpenAPIHono<AppEnv> {
     );
     if (domain.httpsMode === "self_managed") {
       // The CNAME points at the customer's CDN: only a probe through it proves anything.
-      const probe = await probeHttps(domain.domain, {
-        resolver,
-        connect,
-        ring: signingRing(c.env.LINK_SIGNING_KEYS),
-        port: config.httpsProbePort,
-      });
+      const probe = await probeHttps(domain.domain, probeContextFor(c.env, config, resolver));
       const checkedAt = new Date().toISOString();
       await recordDnsCheck(c.env.DB, domain.domain, {
         check: { checkedAt, chain: result.chain, errorCode: null, detail: result.detail },
