@@ -297,6 +297,37 @@ function verificationResult(v) {
   );
 }
 
+/** A self-managed domain's last HTTPS check through its proxy, and what links say because of it. */
+function proxyCheck(check) {
+  if (!check) {
+    return h(
+      "p",
+      { id: "https-check" },
+      "Your CDN or proxy has not been checked yet: Verify checks it over HTTPS. Until a check passes, new links use ",
+      h("code", {}, "http://"),
+      ".",
+    );
+  }
+  return h(
+    "div",
+    { id: "https-check", class: check.passed ? "notice" : "error" },
+    h(
+      "p",
+      {},
+      h("strong", {}, check.passed ? "HTTPS through your proxy works. " : `${check.error_code}. `),
+      check.detail,
+    ),
+    h(
+      "p",
+      {},
+      `Checked ${date(check.checked_at)}; checked again ${check.passed ? "daily" : "hourly"}. New links use `,
+      h("code", {}, check.passed ? "https://" : "http://"),
+      check.passed ? "." : " until a check passes.",
+    ),
+    check.passed ? null : h("p", {}, "Who must act: you (your CDN or proxy)"),
+  );
+}
+
 async function renderDetails(name) {
   const [d, cert, events] = await Promise.all([
     api("GET", `/tracking-domains/${name}`),
@@ -421,6 +452,7 @@ async function renderDetails(name) {
               : null,
           )
         : null,
+      d.https_mode === "self_managed" ? proxyCheck(d.https_check) : null,
       d.https_mode !== "managed"
         ? h(
             "div",

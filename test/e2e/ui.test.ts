@@ -1,8 +1,9 @@
 // The management UI in Debian's Chromium (playwright-core), against the worker and the real
 // stack, as a person would use it: a wrong key is refused; a domain with managed HTTPS is created,
 // shows its DNS record, verifies and reaches Valid with its dates; an insecure domain goes through
-// the enable-HTTPS wizard, where a CAA record fails with its fix until DNS is fixed; a domain is
-// deleted after confirming. Screenshots go to test-output/screenshots for people to look at.
+// the enable-HTTPS wizard, where a CAA record fails with its fix until DNS is fixed; a
+// self-managed domain shows its last check through its proxy; a domain is deleted after
+// confirming. Screenshots go to test-output/screenshots for people to look at.
 import { randomUUID } from "node:crypto";
 import { mkdirSync } from "node:fs";
 import { type Browser, chromium, type Page } from "playwright-core";
@@ -125,6 +126,31 @@ describe("management UI", () => {
     await expect
       .poll(() => page.locator("#tls-status").textContent(), { timeout: 30_000 })
       .toContain("Valid");
+  });
+
+  it("shows a self-managed domain's last check through its proxy: why it failed, who acts, which links", async () => {
+    // The name points at an address where nothing listens: the probe fails to connect.
+    const domain = dynamicName("ui-proxied");
+    await dns.addA(domain, ["127.0.0.3"]);
+    const key = inject("apiKeys").alpha;
+    const created = await api(key, "POST", "/tracking-domains", {
+      domain,
+      https_mode: "self_managed",
+    });
+    expect(created.status).toBe(200);
+    await signIn(key);
+    await page.goto(`${ui()}ui/#/domains/${domain}`);
+    await expect
+      .poll(() => page.locator("#https-check").textContent())
+      .toContain("not been checked");
+
+    await page.getByRole("button", { name: "Verify" }).click();
+    await expect.poll(() => page.locator("#https-check").textContent()).toContain("https:tcp");
+    const check = (await page.locator("#https-check").textContent()) ?? "";
+    expect(check).toContain("Nothing accepted a connection at 127.0.0.3");
+    expect(check).toContain("New links use http://");
+    expect(check).toContain("Who must act: you (your CDN or proxy)");
+    await page.screenshot({ path: `${screenshots}/self-managed.png`, fullPage: true });
   });
 
   it("can be used with the keyboard alone", async () => {
