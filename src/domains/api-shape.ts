@@ -189,7 +189,10 @@ export const VerificationSchema = z
             not_after: timestamp,
           })
           .nullable()
-          .openapi({ description: "The certificate the proxy presented, when TLS failed" }),
+          .openapi({
+            description:
+              "The certificate the proxy presented, when it could be read (TLS failed, or the probe passed and the proxy speaks TLS 1.2)",
+          }),
       })
       .nullable()
       .openapi({

@@ -12,7 +12,14 @@ import { macOf, type SigningRing } from "../tracking/link-token";
 import { equalInConstantTime } from "../util/constant-time";
 import { base64Url, fromUtf8, utf8 } from "../util/encoding";
 import type { RequestTarget } from "../util/request-target";
-import { certificateReader, clientHello, diagnoseLeaf } from "./tls-diagnosis";
+import {
+  type CertificateDiagnosis,
+  type CertificateSummary,
+  certificateReader,
+  clientHello,
+  diagnoseLeaf,
+  inspectWorkingLeaf,
+} from "./tls-diagnosis";
 
 export const httpsProbePrefix = "/.well-known/tracking-edge/verify/";
 const nonceHeader = "x-tracking-edge-nonce";
@@ -29,7 +36,7 @@ export interface HttpsProbeResult {
   errorCode?: `https:${ProbeStage}`;
   detail: string;
   address?: string;
-  certificate?: { names: string[]; issuer: string | null; notBefore: string; notAfter: string };
+  certificate?: CertificateSummary;
 }
 
 type Connect = typeof import("cloudflare:sockets").connect;
@@ -160,7 +167,13 @@ async function firstAddress(
 }
 
 /** Why the verified handshake failed, asked with a plaintext TLS 1.2 handshake. */
-async function diagnoseTls(context: ProbeContext, address: string, domain: string, ms: number) {
+/** The proxy's leaf certificate, read with our own TLS 1.2 ClientHello, or why it could not be. */
+async function readLeaf(
+  context: ProbeContext,
+  address: string,
+  domain: string,
+  ms: number,
+): Promise<Uint8Array | { reason: string }> {
   const socket = context.connect({ hostname: address, port: context.port });
   try {
     await withTimeout(socket.opened, ms, "connecting");
@@ -173,8 +186,7 @@ async function diagnoseTls(context: ProbeContext, address: string, domain: strin
       ms,
       "the TLS 1.2 handshake",
     );
-    if (!chain?.[0]) return { reason: "The proxy closed the connection during the TLS handshake." };
-    return diagnoseLeaf(chain[0], domain, context.now?.() ?? new Date());
+    return chain?.[0] ?? { reason: "The proxy closed the connection during the TLS handshake." };
   } catch (error) {
     return {
       reason: `The TLS handshake failed; the reason could not be read (${(error as Error).message}).`,
@@ -182,6 +194,42 @@ async function diagnoseTls(context: ProbeContext, address: string, domain: strin
   } finally {
     socket.close().catch(() => {});
   }
+}
+
+async function diagnoseTls(
+  context: ProbeContext,
+  address: string,
+  domain: string,
+  ms: number,
+): Promise<CertificateDiagnosis> {
+  const leaf = await readLeaf(context, address, domain, ms);
+  return leaf instanceof Uint8Array
+    ? diagnoseLeaf(leaf, domain, context.now?.() ?? new Date())
+    : leaf;
+}
+
+/**
+ * A passing probe, with what can be read of the proxy's certificate: its names and dates, and a
+ * warning when it expires soon. A proxy that speaks only TLS 1.3 passes without them.
+ */
+async function passed(
+  context: ProbeContext,
+  domain: string,
+  address: string,
+  ms: number,
+): Promise<HttpsProbeResult> {
+  const where = `${address}:${context.port}`;
+  const leaf = await readLeaf(context, address, domain, ms);
+  const inspected =
+    leaf instanceof Uint8Array ? inspectWorkingLeaf(leaf, context.now?.() ?? new Date()) : null;
+  return {
+    ok: true,
+    detail: `HTTPS for ${domain} works through ${where} and reaches tracking-edge.${
+      inspected?.warning ? ` ${inspected.warning}` : ""
+    }`,
+    address,
+    ...(inspected ? { certificate: inspected.certificate } : {}),
+  };
 }
 
 /**
@@ -284,9 +332,7 @@ export async function probeHttps(domain: string, context: ProbeContext): Promise
         `HTTPS to ${domain} (${where}) failed the TLS check. ${diagnosis.reason}`,
         {
           address,
-          ...("certificate" in diagnosis && diagnosis.certificate
-            ? { certificate: diagnosis.certificate }
-            : {}),
+          ...(diagnosis.certificate ? { certificate: diagnosis.certificate } : {}),
         },
       );
     } finally {
@@ -311,11 +357,7 @@ export async function probeHttps(domain: string, context: ProbeContext): Promise
           { address },
         );
       }
-      return {
-        ok: true,
-        detail: `HTTPS for ${domain} works through ${where} and reaches tracking-edge.`,
-        address,
-      };
+      return passed(context, domain, address, ms);
     }
     if (head.status !== 200) {
       return fail(

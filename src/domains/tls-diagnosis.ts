@@ -6,14 +6,51 @@
 import { type CertificateInfo, parseCertificate } from "../pki/certificate";
 import { concatBytes, utf8 } from "../util/encoding";
 
+export interface CertificateSummary {
+  names: string[];
+  issuer: string | null;
+  notBefore: string;
+  notAfter: string;
+}
+
 export interface CertificateDiagnosis {
   /** What is wrong with the presented certificate, as a sentence for the customer. */
   reason: string;
-  certificate?: {
-    names: string[];
-    issuer: string | null;
-    notBefore: string;
-    notAfter: string;
+  certificate?: CertificateSummary;
+}
+
+const summaryOf = (leaf: CertificateInfo): CertificateSummary => ({
+  names: leaf.dnsNames.length > 0 ? leaf.dnsNames : [leaf.subjectCommonName ?? ""],
+  issuer: leaf.issuerCommonName ?? null,
+  notBefore: leaf.notBefore.toISOString(),
+  notAfter: leaf.notAfter.toISOString(),
+});
+
+/** How long before a working certificate expires we start saying so. */
+export const expiryWarningDays = 14;
+
+/**
+ * A working proxy's certificate, read after the probe passed: its summary, and a warning for the
+ * customer when it expires within `expiryWarningDays`. Null when it is not a certificate.
+ */
+export function inspectWorkingLeaf(
+  der: Uint8Array,
+  now: Date,
+): { certificate: CertificateSummary; warning?: string } | null {
+  let leaf: CertificateInfo;
+  try {
+    leaf = parseCertificate(der);
+  } catch {
+    return null;
+  }
+  const certificate = summaryOf(leaf);
+  const left = leaf.notAfter.getTime() - now.getTime();
+  if (left < 0 || left > expiryWarningDays * 86_400_000) return { certificate };
+  const days = Math.floor(left / 86_400_000);
+  const when = days === 0 ? "within a day" : `in ${days} day${days === 1 ? "" : "s"}`;
+  return {
+    certificate,
+    warning: `Its certificate expires on ${certificate.notAfter} (${when}): renew it on your CDN or proxy, or new links will use http:// from then on.`,
   };
 }
 
@@ -126,13 +163,8 @@ export function diagnoseLeaf(der: Uint8Array, domain: string, now: Date): Certif
   } catch {
     return { reason: "The proxy presented something that is not an X.509 certificate." };
   }
-  const names = leaf.dnsNames.length > 0 ? leaf.dnsNames : [leaf.subjectCommonName ?? ""];
-  const certificate = {
-    names,
-    issuer: leaf.issuerCommonName ?? null,
-    notBefore: leaf.notBefore.toISOString(),
-    notAfter: leaf.notAfter.toISOString(),
-  };
+  const certificate = summaryOf(leaf);
+  const names = certificate.names;
   if (leaf.notAfter.getTime() < now.getTime())
     return { reason: `The proxy's certificate expired on ${certificate.notAfter}.`, certificate };
   if (leaf.notBefore.getTime() > now.getTime()) {

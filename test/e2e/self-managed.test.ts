@@ -102,6 +102,11 @@ describe("self-managed HTTPS through a reverse proxy", () => {
     const result = await selfManaged(good);
     expect(result.https).toMatchObject({ passed: true, error_code: null });
     expect(result.verified).toBe(true);
+    // The proxy's certificate (two days long here) is read too, and its near expiry said.
+    expect(result.https?.certificate?.names).toEqual([good]);
+    expect(result.https?.detail).toContain(
+      `Its certificate expires on ${result.https?.certificate?.not_after} (in 1 day): renew it on your CDN or proxy`,
+    );
     const domain = await api(key(), "GET", `/tracking-domains/${good}`);
     expect(
       (await domain.json<{ results: { secure: boolean; https_check: { passed: boolean } } }>())
