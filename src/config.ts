@@ -34,6 +34,8 @@ export interface Config {
   extraPublicSuffixes: readonly string[];
   /** The port a self-managed domain's proxy is probed on over HTTPS (443; tests use another). */
   httpsProbePort: number;
+  /** Most self-managed domains one Cron tick probes again (0 turns the watch off). */
+  httpsProbesPerTick: number;
   /** Where issued certificates go to be served (src/deploy). */
   deployer: {
     kind: "edge-pull" | "cloudflare-for-saas";
@@ -65,6 +67,7 @@ const hostnameList = z
 const envSchema = z.object({
   EU_JURISDICTION: z.enum(["eu", ""]).default("eu"),
   SWEEP_PAGE_SIZE: z.coerce.number().int().min(1).max(10_000).default(500),
+  HTTPS_PROBES_PER_TICK: z.coerce.number().int().min(0).max(200).default(20),
   ACME_DIRECTORY_URL: z.url({ protocol: /^https?$/ }),
   ACME_CONTACT_EMAIL: z.email(),
   CAA_IDENTITIES: hostnameList.pipe(
@@ -120,6 +123,7 @@ function parseConfig(env: Env): Config {
     },
     extraPublicSuffixes: vars.EXTRA_PUBLIC_SUFFIXES,
     httpsProbePort: vars.HTTPS_PROBE_PORT,
+    httpsProbesPerTick: vars.HTTPS_PROBES_PER_TICK,
     deployer: {
       kind: vars.CERTIFICATE_DEPLOYER,
       cloudflareApiBaseUrl: vars.CLOUDFLARE_API_BASE_URL || null,

@@ -52,22 +52,24 @@ export interface WatchReport {
 }
 
 /**
- * One Cron tick's probes: at most `limit` due domains, `concurrency` at a time (each probe is
- * bounded by its own timeouts), the longest unprobed first; the rest wait for the next tick.
+ * One Cron tick's probes: at most HTTPS_PROBES_PER_TICK due domains, `concurrency` at a time
+ * (each probe is bounded by its own timeouts), the longest unprobed first; the rest wait for the
+ * next tick.
  */
 export async function watchSelfManaged(
   env: Env,
   now: Date,
-  options: { limit?: number; concurrency?: number } = {},
+  options: { concurrency?: number } = {},
 ): Promise<WatchReport> {
   const config = loadConfig(env);
+  if (config.httpsProbesPerTick === 0) return { probed: 0, passed: 0, failed: 0 };
   const due = await selfManagedDueForProbe(
     env.DB,
     {
       passedBefore: new Date(now.getTime() - watchIntervals.afterPassMs).toISOString(),
       failedBefore: new Date(now.getTime() - watchIntervals.afterFailureMs).toISOString(),
     },
-    options.limit ?? 20,
+    config.httpsProbesPerTick,
   );
   const report: WatchReport = { probed: due.length, passed: 0, failed: 0 };
   if (due.length === 0) return report;

@@ -92,4 +92,19 @@ describe("the watch over self-managed domains", () => {
       .run();
     expect(await watchSelfManaged(env, now)).toEqual({ probed: 0, passed: 0, failed: 0 });
   });
+
+  it("probes at most HTTPS_PROBES_PER_TICK a tick, the longest unprobed first, and none at 0", async () => {
+    const account = await newAccount();
+    const newer = await selfManaged(account, hoursAgo(30), null);
+    const oldest = await selfManaged(account, hoursAgo(50), null);
+    const off = { ...env, HTTPS_PROBES_PER_TICK: "0" };
+    expect(await watchSelfManaged(off, now)).toEqual({ probed: 0, passed: 0, failed: 0 });
+
+    const one = { ...env, HTTPS_PROBES_PER_TICK: "1" };
+    expect(await watchSelfManaged(one, now)).toMatchObject({ probed: 1 });
+    expect((await shown(account, oldest)).https_check.detail).not.toBe("set by the test");
+    expect((await shown(account, newer)).https_check.detail).toBe("set by the test");
+    expect(await watchSelfManaged(one, now)).toMatchObject({ probed: 1 });
+    expect((await shown(account, newer)).https_check.detail).not.toBe("set by the test");
+  });
 });
