@@ -12,6 +12,9 @@ import {
   urls,
 } from "./scripts/lib/stack-config.ts";
 
+/** The workers tests' API rate limit per minute (see ratelimits below). */
+const testRateLimits = { lookups: 20 };
+
 export default defineConfig(async () => {
   const migrations = await readD1Migrations("./migrations");
   return {
@@ -23,12 +26,18 @@ export default defineConfig(async () => {
               main: "./workers/edge.ts",
               wrangler: { configPath: "./wrangler.toml" },
               miniflare: {
+                // Lower than wrangler.toml's, so that a test reaches it quickly; high enough that
+                // no other test's checks in one account come near it.
+                ratelimits: {
+                  LOOKUP_RATE_LIMIT: { simple: { limit: testRateLimits.lookups, period: 60 } },
+                },
                 bindings: {
                   ...localWorkerVars,
                   KEY_ENCRYPTION_KEYS: generatedKeyRing(),
                   LINK_SIGNING_KEYS: generatedKeyRing(),
                   EDGE_PULL_TOKEN: generatedToken(),
                   TEST_MIGRATIONS: migrations,
+                  TEST_RATE_LIMITS: testRateLimits,
                   // Where tests inside workerd find the test CA and the DNS/HTTP-01 test API.
                   TEST_PEBBLE_DIRECTORY: testPebble.directory,
                   TEST_PEBBLE_MANAGEMENT: testPebble.management,

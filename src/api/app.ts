@@ -1,8 +1,8 @@
-// The API host's Hono app: /api/v1 with API-key auth, request limits, one error handler, 404s
+// The API host's Hono app: /api/v1 with API-key auth, rate and request limits, one error handler, 404s
 // and 405s in the error shape, and the OpenAPI document generated from the routes' own schemas.
 import { OpenAPIHono } from "@hono/zod-openapi";
 import type { Hono } from "hono";
-import { requireApiKey } from "./auth";
+import { limitLookups, requireApiKey } from "./auth";
 import type { AppEnv } from "./context";
 import { ApiError, errorResponse, handleError, sparkPostCodes } from "./errors";
 import { accountRoutes } from "./routes/account";
@@ -39,9 +39,11 @@ export function createApiApp(): OpenAPIHono<AppEnv> {
     "/tracking-links",
     "/events",
   ]) {
-    v1.use(resource, requireApiKey);
+    // "/x/*" matches "/x" itself too: one registration, so a request is authenticated once.
     v1.use(`${resource}/*`, requireApiKey);
   }
+  v1.use("/tracking-domains/:domain/verify", limitLookups);
+  v1.use("/tracking-domains/:domain/certificate/check", limitLookups);
   v1.route("/account", accountRoutes());
   v1.route("/tracking-domains", trackingDomainRoutes());
   v1.route("/tracking-domains", certificateRoutes());

@@ -71,3 +71,27 @@ export const requireApiKey = createMiddleware<AppEnv>(async (c, next) => {
   });
   await next();
 });
+
+/**
+ * The calls that make us query DNS or open connections to a customer's proxy (verify,
+ * certificate/check) count against the account, whichever of its keys makes them: over the
+ * limit, a 429 that says which limit and when to retry.
+ */
+export const limitLookups = createMiddleware<AppEnv>(async (c, next) => {
+  const { accountId } = c.get("auth");
+  // Absent only where Miniflare is configured by hand without the binding (benchmarks).
+  const limiter: RateLimit | undefined = c.env.LOOKUP_RATE_LIMIT;
+  if (limiter && !(await limiter.limit({ key: `account:${accountId}` })).success) {
+    throw new ApiError(
+      429,
+      {
+        message: "too many requests",
+        code: sparkPostCodes.tooManyRequests,
+        description:
+          "This account's DNS and HTTPS checks (verify, certificate/check) went over their limit for this minute; try again in a minute (Retry-After).",
+      },
+      { "retry-after": "60" },
+    );
+  }
+  await next();
+});

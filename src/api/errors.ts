@@ -20,6 +20,8 @@ export const sparkPostCodes = {
   missingField: "1400",
   notFound: "1600",
   conflict: "1602",
+  /** Ours: SparkPost answers 429 without documenting a code; 11xx is its request-level family. */
+  tooManyRequests: "1103",
   unavailable: "1900",
   internal: "1902",
 } as const;

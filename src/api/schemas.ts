@@ -23,7 +23,7 @@ export const jsonContent = <T extends z.ZodType>(schema: T, description: string)
 export const resultsOf = <T extends z.ZodType>(schema: T) => z.object({ results: schema });
 
 export const errorResponses = (
-  ...statuses: (400 | 401 | 403 | 404 | 409 | 413 | 415 | 422 | 503)[]
+  ...statuses: (400 | 401 | 403 | 404 | 409 | 413 | 415 | 422 | 429 | 503)[]
 ) =>
   Object.fromEntries(
     statuses.map((status) => [status, jsonContent(ErrorsSchema, errorDescriptions[status])]),
@@ -38,5 +38,6 @@ const errorDescriptions = {
   413: "The request body is too large",
   415: "The request body is not JSON",
   422: "A field is missing or invalid; `param` names it",
+  429: "Over the account's limit of DNS and HTTPS checks a minute; see Retry-After",
   503: "The service is unavailable",
 } as const;

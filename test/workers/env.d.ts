@@ -7,5 +7,7 @@ declare namespace Cloudflare {
     TEST_PEBBLE_BLOCKED_NAME: string;
     TEST_CHALLTESTSRV: string;
     TEST_DYNAMIC_ZONE: string;
+    /** The API rate limit per minute this project configures, lower than wrangler.toml's. */
+    TEST_RATE_LIMITS: { lookups: number };
   }
 }

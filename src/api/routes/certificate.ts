@@ -124,7 +124,7 @@ const routes = {
     request: { params: DomainParam },
     responses: {
       200: jsonContent(resultsOf(EligibilitySchema), "Each check with what it found and the fix"),
-      ...errorResponses(401, 403, 404),
+      ...errorResponses(401, 403, 404, 429),
     },
   }),
   enable: createRoute({

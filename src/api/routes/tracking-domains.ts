@@ -153,7 +153,7 @@ const routes = {
     request: { params: DomainParam },
     responses: {
       200: jsonContent(resultsOf(VerificationSchema), "What DNS says, and what that means"),
-      ...errorResponses(401, 403, 404),
+      ...errorResponses(401, 403, 404, 429),
     },
   }),
 };
