@@ -298,7 +298,7 @@ function verificationResult(v) {
 }
 
 /** A self-managed domain's last HTTPS check through its proxy, and what links say because of it. */
-function proxyCheck(check) {
+function proxyCheck(check, verified) {
   if (!check) {
     return h(
       "p",
@@ -320,7 +320,10 @@ function proxyCheck(check) {
     h(
       "p",
       {},
-      `Checked ${date(check.checked_at)}; checked again ${check.passed ? "daily" : "hourly"}. New links use `,
+      // The Cron watch probes verified domains only; an unverified one waits for Verify.
+      verified
+        ? `Checked ${date(check.checked_at)}; checked again ${check.passed ? "daily" : "hourly"}. New links use `
+        : `Checked ${date(check.checked_at)}; press Verify once it is fixed. New links use `,
       h("code", {}, check.passed ? "https://" : "http://"),
       check.passed ? "." : " until a check passes.",
     ),
@@ -452,7 +455,7 @@ async function renderDetails(name) {
               : null,
           )
         : null,
-      d.https_mode === "self_managed" ? proxyCheck(d.https_check) : null,
+      d.https_mode === "self_managed" ? proxyCheck(d.https_check, d.status.verified) : null,
       d.https_mode !== "managed"
         ? h(
             "div",

@@ -1,5 +1,6 @@
-// The API host's Hono app: /api/v1 with API-key auth, rate and request limits, one error handler, 404s
-// and 405s in the error shape, and the OpenAPI document generated from the routes' own schemas.
+// The API host's Hono app: /api/v1 with API-key auth, rate and request limits, one error
+// handler, 404s and 405s in the error shape, and the OpenAPI document generated from the routes'
+// own schemas.
 import { OpenAPIHono } from "@hono/zod-openapi";
 import type { Hono } from "hono";
 import { limitLookups, requireApiKey } from "./auth";

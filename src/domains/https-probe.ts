@@ -166,7 +166,6 @@ async function firstAddress(
   }
 }
 
-/** Why the verified handshake failed, asked with a plaintext TLS 1.2 handshake. */
 /** The proxy's leaf certificate, read with our own TLS 1.2 ClientHello, or why it could not be. */
 async function readLeaf(
   context: ProbeContext,
@@ -196,6 +195,7 @@ async function readLeaf(
   }
 }
 
+/** Why the verified handshake failed, asked with a plaintext TLS 1.2 handshake. */
 async function diagnoseTls(
   context: ProbeContext,
   address: string,

@@ -149,6 +149,8 @@ describe("management UI", () => {
     const check = (await page.locator("#https-check").textContent()) ?? "";
     expect(check).toContain("Nothing accepted a connection at 127.0.0.3");
     expect(check).toContain("New links use http://");
+    // Not verified, so not watched: the customer is told to verify again, not to wait.
+    expect(check).toContain("press Verify once it is fixed");
     expect(check).toContain("Who must act: you (your CDN or proxy)");
     await page.screenshot({ path: `${screenshots}/self-managed.png`, fullPage: true });
   });
