@@ -159,15 +159,20 @@ function buildVerifyOnly(work: string): string {
   return join(outdir, "verify-only-worker.js");
 }
 
+/** What every worker here shares: the same runtime date, on a loopback port Miniflare picks. */
+const loopback = { compatibilityDate: "2026-04-26", host: "127.0.0.1", port: 0, cf: false };
+
+/** A script wrangler bundled, as one ES module, on loopback. */
+const builtOnLoopback = (script: string) => ({
+  modules: [{ type: "ESModule" as const, path: script, contents: readFileSync(script, "utf8") }],
+  modulesRoot: dirname(script),
+  ...loopback,
+});
+
 /** The verify-only worker with the ring it verifies under. */
 function verifyOnlyWorker(script: string, ring: string): Miniflare {
   return new Miniflare({
-    modules: [{ type: "ESModule", path: script, contents: readFileSync(script, "utf8") }],
-    modulesRoot: dirname(script),
-    compatibilityDate: "2026-04-26",
-    host: "127.0.0.1",
-    port: 0,
-    cf: false,
+    ...builtOnLoopback(script),
     bindings: { LINK_SIGNING_KEYS: ring },
   });
 }
@@ -180,12 +185,7 @@ async function trackingWorker(
   withConsumer: boolean,
 ): Promise<Miniflare> {
   const mf = new Miniflare({
-    modules: [{ type: "ESModule", path: script, contents: readFileSync(script, "utf8") }],
-    modulesRoot: dirname(script),
-    compatibilityDate: "2026-04-26",
-    host: "127.0.0.1",
-    port: 0,
-    cf: false,
+    ...builtOnLoopback(script),
     // The worker's own errors (a failed Queue send, a failed D1 write) are shown.
     log: new Log(LogLevel.WARN),
     d1Databases: { DB: "bench" },
@@ -309,15 +309,7 @@ async function main(): Promise<void> {
     );
     const verifyOnly = await start(() => verifyOnlyWorker(buildVerifyOnly(work), ring));
     const bare = await start(
-      () =>
-        new Miniflare({
-          modules: true,
-          script: bareWorker,
-          compatibilityDate: "2026-04-26",
-          host: "127.0.0.1",
-          port: 0,
-          cf: false,
-        }),
+      () => new Miniflare({ modules: true, script: bareWorker, ...loopback }),
     );
     const trackingOrigin = tracking.origin;
     const verifyOnlyOrigin = verifyOnly.origin;
