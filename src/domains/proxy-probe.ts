@@ -15,6 +15,7 @@ import { type Config, loadConfig } from "../config";
 import { createDohResolver, type DnsResolver } from "../dns/doh";
 import type { ProxyProbe } from "../issuance/eligibility";
 import { signingRing } from "../tracking/handlers";
+import { forEachLimited } from "../util/concurrency";
 import { logInfo, logProblem, messageOf } from "../util/log";
 import { type ProbeContext, probeHttps } from "./https-probe";
 import { recordHttpsCheck, recordWatchProbe, selfManagedDueForProbe } from "./repository";
@@ -74,33 +75,29 @@ export async function watchSelfManaged(
   const report: WatchReport = { probed: due.length, passed: 0, failed: 0 };
   if (due.length === 0) return report;
   const context = probeContextFor(env, config, createDohResolver({ url: config.dohUrl }));
-  const queue = [...due];
-  const worker = async () => {
-    for (let domain = queue.shift(); domain; domain = queue.shift()) {
-      try {
-        const probe = await probeHttps(domain, context);
-        await recordWatchProbe(env.DB, domain, {
-          checkedAt: new Date().toISOString(),
-          errorCode: probe.errorCode ?? null,
-          detail: probe.detail,
-        });
-        if (probe.ok) {
-          report.passed++;
-          continue;
-        }
-        report.failed++;
-        logProblem("self_managed_probe_failed", {
-          domain,
-          errorCode: probe.errorCode,
-          detail: probe.detail,
-        });
-      } catch (error) {
-        report.failed++;
-        logProblem("self_managed_watch_failed", { domain, message: messageOf(error) });
+  await forEachLimited(due, options.concurrency ?? 5, async (domain) => {
+    try {
+      const probe = await probeHttps(domain, context);
+      await recordWatchProbe(env.DB, domain, {
+        checkedAt: new Date().toISOString(),
+        errorCode: probe.errorCode ?? null,
+        detail: probe.detail,
+      });
+      if (probe.ok) {
+        report.passed++;
+        return;
       }
+      report.failed++;
+      logProblem("self_managed_probe_failed", {
+        domain,
+        errorCode: probe.errorCode,
+        detail: probe.detail,
+      });
+    } catch (error) {
+      report.failed++;
+      logProblem("self_managed_watch_failed", { domain, message: messageOf(error) });
     }
-  };
-  await Promise.all(Array.from({ length: options.concurrency ?? 5 }, worker));
+  });
   logInfo("self_managed_watch", { ...report });
   return report;
 }

@@ -12,6 +12,7 @@ import {
   overdueCertificates,
   saveSweepCursor,
 } from "../domains/repository";
+import { forEachLimited } from "../util/concurrency";
 import { logInfo, logProblem, messageOf } from "../util/log";
 
 export interface SweepReport {
@@ -45,20 +46,14 @@ export async function sweep(
   const page = await overdueCertificates(db, before, cursor, pageSize);
   let woken = 0;
   let failed = 0;
-  const queue = [...page];
-  const worker = async () => {
-    for (let next = queue.shift(); next; next = queue.shift()) {
-      try {
-        if (await poke(next)) woken++;
-      } catch (error) {
-        failed++;
-        logProblem("sweep_poke_failed", { domain: next.domain, message: messageOf(error) });
-      }
+  await forEachLimited(page, options.concurrency ?? 25, async (next) => {
+    try {
+      if (await poke(next)) woken++;
+    } catch (error) {
+      failed++;
+      logProblem("sweep_poke_failed", { domain: next.domain, message: messageOf(error) });
     }
-  };
-  await Promise.all(
-    Array.from({ length: Math.min(options.concurrency ?? 25, page.length) }, worker),
-  );
+  });
   const more = page.length === pageSize;
   const last = page[page.length - 1];
   // A full page: continue after it next tick. A short one: the next tick starts from the top.
