@@ -106,8 +106,18 @@ export async function verifiedManagedDomain(key: string, domain = dynamicName())
  */
 export function backdateHttpsProbe(domain: string, hours: number): string {
   const at = new Date(Date.now() - hours * 3600_000).toISOString();
-  const sql = `UPDATE tracking_domains SET https_checked_at = '${at}' WHERE domain = '${domain}'`;
+  d1Execute(`UPDATE tracking_domains SET https_checked_at = '${at}' WHERE domain = '${domain}'`);
+  return at;
+}
+
+/** Runs SQL on the worker's local D1 with wrangler, as an operator would (the worker sees it). */
+export function d1Execute(sql: string): void {
   const local = ["--local", "--yes", "--persist-to", inject("persistTo")];
   wrangler(["d1", "execute", "DB", ...local, "--command", sql]);
-  return at;
+}
+
+/** One Cron tick, run to its end (wrangler dev --test-scheduled). */
+export async function cronTick(): Promise<void> {
+  const response = await fetch(`${inject("workerUrl")}/__scheduled?cron=*+*+*+*+*`);
+  if (response.status !== 200) throw new Error(`Cron tick: HTTP ${response.status}`);
 }

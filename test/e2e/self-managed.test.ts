@@ -15,7 +15,7 @@ import { createLocalApiKeys } from "../../scripts/lib/api-key-sql";
 import { getVia } from "../../scripts/lib/get-via";
 import { caCertificatePath, endpoints, ports, projectRoot } from "../../scripts/lib/stack-config";
 import { type NginxProxy, startNginxProxy } from "../support/nginx-proxy";
-import { api, backdateHttpsProbe, dns, dynamicName, waitForDomain } from "./helpers";
+import { api, backdateHttpsProbe, cronTick, dns, dynamicName, waitForDomain } from "./helpers";
 
 const key = () => inject("apiKeys").alpha;
 const good = dynamicName("proxied");
@@ -260,12 +260,6 @@ describe("the watch over self-managed domains (Cron)", () => {
     }
   });
 });
-
-/** One Cron tick, run to its end (wrangler dev --test-scheduled). */
-async function cronTick(): Promise<void> {
-  const response = await fetch(`${inject("workerUrl")}/__scheduled?cron=*+*+*+*+*`);
-  expect(response.status).toBe(200);
-}
 
 async function httpsCheck(domain: string): Promise<{ passed: boolean; error_code: string | null }> {
   const response = await api(key(), "GET", `/tracking-domains/${domain}`);
