@@ -36,6 +36,8 @@ export interface Config {
   httpsProbePort: number;
   /** Most self-managed domains one Cron tick probes again (0 turns the watch off). */
   httpsProbesPerTick: number;
+  /** Webhooks may point at http:// and loopback addresses: local runs and tests only. */
+  webhookAllowInsecureTargets: boolean;
   /** Where issued certificates go to be served (src/deploy). */
   deployer: {
     kind: "edge-pull" | "cloudflare-for-saas";
@@ -88,6 +90,7 @@ const envSchema = z.object({
   HTTPS_PROBE_PORT: z.coerce.number().int().min(1).max(65_535).default(443),
   CERTIFICATE_DEPLOYER: z.enum(["edge-pull", "cloudflare-for-saas"]).default("edge-pull"),
   CLOUDFLARE_API_BASE_URL: z.union([z.literal(""), z.url({ protocol: /^https?$/ })]).default(""),
+  WEBHOOK_ALLOW_INSECURE_TARGETS: z.enum(["true", "false", ""]).default("false"),
 });
 
 const cache = new WeakMap<object, Config>();
@@ -124,6 +127,7 @@ function parseConfig(env: Env): Config {
     extraPublicSuffixes: vars.EXTRA_PUBLIC_SUFFIXES,
     httpsProbePort: vars.HTTPS_PROBE_PORT,
     httpsProbesPerTick: vars.HTTPS_PROBES_PER_TICK,
+    webhookAllowInsecureTargets: vars.WEBHOOK_ALLOW_INSECURE_TARGETS === "true",
     deployer: {
       kind: vars.CERTIFICATE_DEPLOYER,
       cloudflareApiBaseUrl: vars.CLOUDFLARE_API_BASE_URL || null,

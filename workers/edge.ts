@@ -1,7 +1,7 @@
 // The Worker's entry points, routing only. Requests for an API host go to the API app; on every
 // other host (a tracking domain): clicks, opens, and the ACME HTTP-01 path. The Cron Trigger runs
-// the renewal sweep and the watch over self-managed domains; the Queue consumer writes
-// engagement events.
+// the renewal sweep, the watch over self-managed domains, webhook deliveries and pruning; the
+// Queue consumer writes engagement events.
 import { createApiApp } from "../src/api/app";
 import { misconfigured } from "../src/api/errors";
 import { type Config, ConfigError, loadConfig } from "../src/config";
@@ -15,6 +15,8 @@ import { clickPrefix, handleTrackingLink, openPrefix, signingRing } from "../src
 import type { SigningRing } from "../src/tracking/link-token";
 import { serveUi, uiPrefix } from "../src/ui/serve";
 import { type RequestTarget, requestTarget } from "../src/util/request-target";
+import { deliverDueWebhooks, webhookHistoryRetentionMs } from "../src/webhooks/delivery";
+import { pruneWebhookHistory } from "../src/webhooks/repository";
 
 export { AcmeAccount } from "../durable-objects/acme-account";
 export { DomainCertificate } from "../durable-objects/domain-certificate";
@@ -61,7 +63,9 @@ export default {
     const outcomes = await Promise.allSettled([
       sweepDueCertificates(env, now),
       watchSelfManaged(env, now),
+      deliverDueWebhooks(env, now),
       pruneChanges(env.DB, new Date(now.getTime() - changeFeedRetentionMs)),
+      pruneWebhookHistory(env.DB, new Date(now.getTime() - webhookHistoryRetentionMs)),
     ]);
     for (const outcome of outcomes) if (outcome.status === "rejected") throw outcome.reason;
   },

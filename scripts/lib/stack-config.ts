@@ -98,6 +98,7 @@ export const localWorkerVars = {
   CLOUDFLARE_API_BASE_URL: "",
   CLOUDFLARE_API_TOKEN: "",
   CLOUDFLARE_ZONE_ID: "",
+  WEBHOOK_ALLOW_INSECURE_TARGETS: "true",
 } as const;
 
 /** A fresh key ring for KEY_ENCRYPTION_KEYS: 32 random bytes under the id "local". */

@@ -14,6 +14,7 @@ import { sendingDomainRoutes } from "./routes/sending-domains";
 import { subaccountRoutes } from "./routes/subaccounts";
 import { trackingDomainRoutes } from "./routes/tracking-domains";
 import { trackingLinkRoutes } from "./routes/tracking-links";
+import { webhookRoutes } from "./routes/webhooks";
 import { limitBodySize, requireJsonBody, validationHook } from "./validation";
 
 export function createApiApp(): OpenAPIHono<AppEnv> {
@@ -39,6 +40,7 @@ export function createApiApp(): OpenAPIHono<AppEnv> {
     "/sending-domains",
     "/tracking-links",
     "/events",
+    "/webhooks",
   ]) {
     // "/x/*" matches "/x" itself too: one registration, so a request is authenticated once.
     v1.use(`${resource}/*`, requireApiKey);
@@ -52,6 +54,7 @@ export function createApiApp(): OpenAPIHono<AppEnv> {
   v1.route("/sending-domains", sendingDomainRoutes());
   v1.route("/tracking-links", trackingLinkRoutes());
   v1.route("/events", eventRoutes());
+  v1.route("/webhooks", webhookRoutes());
   v1.openAPIRegistry.registerComponent("securitySchemes", "apiKey", {
     type: "apiKey",
     in: "header",

@@ -358,7 +358,9 @@ export async function eligibilityFactsOf(
 
 /**
  * Writes the certificate object's public status into the domain's row. False when the row is
- * gone (the domain was deleted), which tells the object to stop.
+ * gone (the domain was deleted), which tells the object to stop. (Whether the row was found is
+ * read from RETURNING, not from the count of changes: that count includes the webhook events
+ * the row's triggers write.)
  */
 export async function mirrorCertificateStatus(
   db: D1Database,
@@ -371,7 +373,7 @@ export async function mirrorCertificateStatus(
          tls_status = ?2, tls_issued_at = ?3, tls_expires_at = ?4, tls_renews_at = ?5,
          tls_error_code = ?6, tls_error_detail = ?7, tls_action_by = ?8, tls_step = ?9,
          tls_progress_at = ?10, tls_next_run_at = ?11, updated_at = ${now}
-       WHERE domain = ?1`,
+       WHERE domain = ?1 RETURNING domain`,
     )
     .bind(
       domain,
@@ -386,8 +388,8 @@ export async function mirrorCertificateStatus(
       tls.progressAt,
       tls.nextRunAt,
     )
-    .run();
-  return result.meta.changes === 1;
+    .first();
+  return result !== null;
 }
 
 /** A domain's region by name, whoever owns it (the edge routes challenge requests with it). */
@@ -439,11 +441,11 @@ export async function markExpired(db: D1Database, at: string, limit: number): Pr
       `UPDATE tracking_domains SET tls_status = 'expired', updated_at = ${now}
        WHERE domain IN (
          SELECT domain FROM tracking_domains WHERE tls_status = 'valid' AND tls_expires_at < ?1 LIMIT ?2
-       )`,
+       ) RETURNING domain`,
     )
     .bind(at, limit)
-    .run();
-  return result.meta.changes;
+    .all();
+  return result.results.length;
 }
 
 export async function loadSweepCursor(db: D1Database): Promise<SweepCursor | null> {

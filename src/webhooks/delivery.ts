@@ -1,0 +1,240 @@
+// Delivering webhook events: each webhook sends the events after its cursor, in order, up to 100
+// at a time, as one signed POST. A batch that fails is sent again, the same id and the same
+// events, after 30 s, 1 min, 2 min, … at most an hour apart, and given up after a day (recorded,
+// and the events stay readable in the domain's certificate events). Runs from the Cron tick, and
+// right after a domain's certificate object changes its status, so an endpoint hears within
+// seconds. A lease in D1 keeps two deliverers from sending one batch.
+import { parseKeyRing, unwrapKey, wrapKey } from "../pki/key-wrap";
+import { forEachLimited } from "../util/concurrency";
+import { base64, fromUtf8, utf8 } from "../util/encoding";
+import { logInfo, logProblem, messageOf } from "../util/log";
+import { payloadOf, type WebhookEvent } from "./events";
+import {
+  type AttemptRecord,
+  claimWebhook,
+  dueWebhooks,
+  eventsAfterCursor,
+  finishBatch,
+  retryBatch,
+  type Webhook,
+} from "./repository";
+import { signDelivery } from "./signing";
+
+/** Events and attempts are kept this long (a failing batch is given up after a day). */
+export const webhookHistoryRetentionMs = 7 * 86_400_000;
+
+export const deliveryLimits = {
+  eventsPerBatch: 100,
+  timeoutMs: 10_000,
+  /** Long enough for the slowest POST and the writes around it. */
+  leaseMs: 60_000,
+  giveUpAfterMs: 86_400_000,
+  webhooksPerRun: 50,
+  concurrency: 5,
+  responseBodyBytes: 1024,
+} as const;
+
+/** The wait before the next try after `attempts` failed ones: 30 s doubling, at most an hour. */
+export const retryDelayMs = (attempts: number): number =>
+  Math.min(30_000 * 2 ** (attempts - 1), 3_600_000);
+
+/** What a webhook keeps sealed: its signing secret and the credentials it sends. */
+export interface WebhookSecrets {
+  signingSecret: string;
+  authToken?: string;
+  basic?: { username: string; password: string };
+}
+
+const secretsContext = (webhookId: string) => `webhook:${webhookId}`;
+
+export async function sealSecrets(
+  env: Env,
+  webhookId: string,
+  secrets: WebhookSecrets,
+): Promise<string> {
+  const ring = await parseKeyRing(env.KEY_ENCRYPTION_KEYS);
+  return wrapKey(ring, utf8(JSON.stringify(secrets)), secretsContext(webhookId));
+}
+
+export async function openSecrets(env: Env, hook: Webhook): Promise<WebhookSecrets> {
+  const ring = await parseKeyRing(env.KEY_ENCRYPTION_KEYS);
+  return JSON.parse(fromUtf8(await unwrapKey(ring, hook.secrets, secretsContext(hook.id))));
+}
+
+export interface PostResult {
+  ok: boolean;
+  /** The endpoint's HTTP status; null when it did not answer. */
+  status: number | null;
+  /** Why it failed, in words; null when it succeeded. */
+  failure: string | null;
+  /** The start of the endpoint's answer (for POST /webhooks/{id}/validate). */
+  body: string;
+}
+
+/** One signed POST of `events` as batch `batchId`; never throws. */
+export async function postEvents(
+  target: string,
+  secrets: WebhookSecrets,
+  batchId: string,
+  events: readonly WebhookEvent[],
+  at: Date,
+): Promise<PostResult> {
+  const body = JSON.stringify(events.map(payloadOf));
+  const headers: Record<string, string> = {
+    "content-type": "application/json",
+    "user-agent": "tracking-edge-webhooks/1",
+    // SparkPost's batch header, for endpoints written against SparkPost.
+    "x-messagesystems-batch-id": batchId,
+    ...(await signDelivery(secrets.signingSecret, batchId, at, body)),
+  };
+  if (secrets.authToken) headers["x-messagesystems-webhook-token"] = secrets.authToken;
+  if (secrets.basic)
+    headers.authorization = `Basic ${base64(utf8(`${secrets.basic.username}:${secrets.basic.password}`))}`;
+  let response: Response;
+  try {
+    response = await fetch(target, {
+      method: "POST",
+      headers,
+      body,
+      redirect: "manual",
+      signal: AbortSignal.timeout(deliveryLimits.timeoutMs),
+    });
+  } catch (error) {
+    const timedOut = error instanceof Error && error.name === "TimeoutError";
+    return {
+      ok: false,
+      status: null,
+      failure: timedOut
+        ? `no answer within ${deliveryLimits.timeoutMs / 1000} s`
+        : `could not connect: ${messageOf(error)}`,
+      body: "",
+    };
+  }
+  const start = await responseStart(response);
+  if (response.status >= 200 && response.status < 300)
+    return { ok: true, status: response.status, failure: null, body: start };
+  const failure =
+    response.status >= 300 && response.status < 400
+      ? `HTTP ${response.status}: redirects are not followed; point the webhook at ${response.headers.get("location") ?? "the final URL"}`
+      : `HTTP ${response.status}${start ? `: ${start.slice(0, 200)}` : ""}`;
+  return { ok: false, status: response.status, failure, body: start };
+}
+
+/** The first kilobyte of an answer, as text; the rest is not read. */
+async function responseStart(response: Response): Promise<string> {
+  if (!response.body) return "";
+  const reader = response.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  try {
+    while (total < deliveryLimits.responseBodyBytes) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      chunks.push(value);
+      total += value.byteLength;
+    }
+  } catch {
+    // An answer cut short says as much as we have read.
+  } finally {
+    reader.cancel().catch(() => {});
+  }
+  const bytes = new Uint8Array(Math.min(total, deliveryLimits.responseBodyBytes));
+  let offset = 0;
+  for (const chunk of chunks) {
+    const part = chunk.subarray(0, bytes.length - offset);
+    bytes.set(part, offset);
+    offset += part.length;
+  }
+  return new TextDecoder().decode(bytes).trim();
+}
+
+export interface DeliveryReport {
+  webhooks: number;
+  delivered: number;
+  failed: number;
+  dropped: number;
+}
+
+/** Delivers what is due: every account's webhooks, or only those of the account owning `domain`. */
+export async function deliverDueWebhooks(
+  env: Env,
+  now: Date,
+  domain: string | null = null,
+): Promise<DeliveryReport> {
+  const due = await dueWebhooks(env.DB, now.toISOString(), deliveryLimits.webhooksPerRun, domain);
+  const report: DeliveryReport = { webhooks: due.length, delivered: 0, failed: 0, dropped: 0 };
+  await forEachLimited(due, deliveryLimits.concurrency, async (id) => {
+    try {
+      const outcome = await deliverNext(env, id, now);
+      if (outcome) report[outcome]++;
+    } catch (error) {
+      report.failed++;
+      logProblem("webhook_delivery_failed", { webhook: id, message: messageOf(error) });
+    }
+  });
+  if (due.length > 0) logInfo("webhook_delivery", { ...report });
+  return report;
+}
+
+/** One batch of one webhook, if nobody else is sending it. */
+async function deliverNext(
+  env: Env,
+  id: string,
+  now: Date,
+): Promise<"delivered" | "failed" | "dropped" | null> {
+  const leaseUntil = new Date(now.getTime() + deliveryLimits.leaseMs).toISOString();
+  const hook = await claimWebhook(env.DB, id, now.toISOString(), leaseUntil);
+  if (!hook) return null;
+  const read = await eventsAfterCursor(
+    env.DB,
+    hook,
+    hook.batchLastEventId,
+    deliveryLimits.eventsPerBatch,
+  );
+  const last = read.at(-1);
+  const lastEventId = hook.batchLastEventId ?? last?.id ?? hook.cursor;
+  const events = read.filter((e) => hook.events.includes(e.type));
+  if (events.length === 0) {
+    // Nothing it wants (or a batch whose events were pruned): move on without a POST.
+    await finishBatch(env.DB, hook, leaseUntil, lastEventId, null);
+    return null;
+  }
+  const batchId = hook.batchId ?? crypto.randomUUID();
+  const attempt = hook.batchAttempts + 1;
+  const result = await postEvents(hook.target, await openSecrets(env, hook), batchId, events, now);
+  const record: AttemptRecord = {
+    batchId,
+    events: events.length,
+    attempt,
+    outcome: "delivered",
+    responseCode: result.status,
+    failure: result.failure,
+    attemptedAt: new Date().toISOString(),
+  };
+  if (result.ok) {
+    await finishBatch(env.DB, hook, leaseUntil, lastEventId, record);
+    return "delivered";
+  }
+  const failingSince = Date.parse(hook.batchFirstAttemptAt ?? record.attemptedAt);
+  if (now.getTime() - failingSince >= deliveryLimits.giveUpAfterMs) {
+    await finishBatch(env.DB, hook, leaseUntil, lastEventId, { ...record, outcome: "dropped" });
+    logProblem("webhook_batch_dropped", { webhook: hook.id, batchId, failure: result.failure });
+    return "dropped";
+  }
+  const retryAt = new Date(now.getTime() + retryDelayMs(attempt)).toISOString();
+  await retryBatch(
+    env.DB,
+    hook,
+    leaseUntil,
+    lastEventId,
+    { ...record, outcome: "failed" },
+    retryAt,
+  );
+  logProblem("webhook_post_failed", {
+    webhook: hook.id,
+    batchId,
+    attempt,
+    failure: result.failure,
+  });
+  return "failed";
+}

@@ -1,0 +1,211 @@
+// Webhooks against a real endpoint (a Node HTTP server), with the worker under wrangler dev and
+// certificates from Pebble: the endpoint hears a domain become valid within seconds, signed so
+// that the Standard Webhooks library accepts it, with the credentials it asked for; a batch it
+// refuses is sent again, same id and same events, once the backoff has passed, and not before.
+import { createServer, type IncomingMessage, type Server } from "node:http";
+import { Webhook } from "standardwebhooks";
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { createLocalApiKeys } from "../../scripts/lib/api-key-sql";
+import {
+  api,
+  cronTick,
+  d1Execute,
+  dynamicName,
+  verifiedManagedDomain,
+  waitForDomain,
+} from "./helpers";
+
+interface Received {
+  headers: IncomingMessage["headers"];
+  body: string;
+}
+
+interface TlsEvent {
+  type: string;
+  event_id: string;
+  domain: string;
+  tls_status: string;
+  previous_tls_status: string;
+  tls_certificate: { expires_at: string | null; error_code: string | null };
+}
+
+/** The customer's endpoint: keeps every request; answers with whatever `answers` says next. */
+class Endpoint {
+  readonly received: Received[] = [];
+  /** Statuses for the next requests, in order; 200 once they run out. */
+  answers: number[] = [];
+  #server: Server | undefined;
+  url = "";
+
+  async start(): Promise<void> {
+    this.#server = createServer((request, response) => {
+      const chunks: Buffer[] = [];
+      request.on("data", (c: Buffer) => chunks.push(c));
+      request.on("end", () => {
+        this.received.push({ headers: request.headers, body: Buffer.concat(chunks).toString() });
+        const status = this.answers.shift() ?? 200;
+        response.writeHead(status, { "content-type": "text/plain" });
+        response.end(status === 200 ? "thanks" : "busy, try later");
+      });
+    });
+    await new Promise<void>((resolve) => this.#server?.listen(0, "127.0.0.1", resolve));
+    const address = this.#server.address();
+    if (!address || typeof address === "string") throw new Error("no port");
+    this.url = `http://127.0.0.1:${address.port}/hooks/tls`;
+  }
+
+  stop(): Promise<void> {
+    return new Promise((resolve) =>
+      this.#server ? this.#server.close(() => resolve()) : resolve(),
+    );
+  }
+
+  /** The events received for `domain`, each with the request that carried it. */
+  eventsFor(domain: string): { event: TlsEvent; request: Received }[] {
+    return this.received.flatMap((request) =>
+      (JSON.parse(request.body) as { msys: { tracking_domain_event: TlsEvent } }[])
+        .map((p) => ({ event: p.msys.tracking_domain_event, request }))
+        .filter((e) => e.event.domain === domain),
+    );
+  }
+}
+
+async function until<T>(what: string, find: () => T | undefined, timeoutMs = 20_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const found = find();
+    if (found !== undefined) return found;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+const endpoint = new Endpoint();
+let key = "";
+let hook: { id: string; signing_secret: string };
+
+beforeAll(async () => {
+  await endpoint.start();
+  [key] = (await createLocalApiKeys([{ account: "webhooks" }], inject("persistTo"))) as [string];
+  const created = await api(key, "POST", "/webhooks", {
+    name: "Certificates",
+    target: endpoint.url,
+    auth_type: "basic",
+    auth_credentials: { username: "hooks", password: "basic-password" },
+    auth_token: "sparkpost-style-token",
+  });
+  expect(created.status).toBe(200);
+  hook = (await created.json<{ results: typeof hook }>()).results;
+});
+
+afterAll(() => endpoint.stop());
+
+/** Checks a request the way the customer would: signature, token, basic credentials. */
+function expectAuthentic(request: Received): void {
+  const signed = new Webhook(hook.signing_secret).verify(request.body, {
+    "webhook-id": String(request.headers["webhook-id"]),
+    "webhook-timestamp": String(request.headers["webhook-timestamp"]),
+    "webhook-signature": String(request.headers["webhook-signature"]),
+  });
+  expect(signed).toEqual(JSON.parse(request.body));
+  expect(request.headers["x-messagesystems-webhook-token"]).toBe("sparkpost-style-token");
+  expect(request.headers.authorization).toBe(
+    `Basic ${Buffer.from("hooks:basic-password").toString("base64")}`,
+  );
+  expect(request.headers["x-messagesystems-batch-id"]).toBe(request.headers["webhook-id"]);
+}
+
+describe("webhooks", () => {
+  it("sends a signed sample when asked to validate, and says what the endpoint answered", async () => {
+    const response = await api(key, "POST", `/webhooks/${hook.id}/validate`);
+    expect(response.status).toBe(200);
+    expect((await response.json<{ results: unknown }>()).results).toEqual({
+      ok: true,
+      msg: "Test POST to endpoint succeeded",
+      response: { status: 200, body: "thanks" },
+    });
+    const [sample] = endpoint.eventsFor("track.example.com");
+    expect(sample?.event).toMatchObject({ type: "tls_status_change", tls_status: "valid" });
+    expectAuthentic(sample?.request as Received);
+  });
+
+  it("tells the endpoint, within seconds and without a Cron tick, that a domain became valid", async () => {
+    const domain = await verifiedManagedDomain(key, dynamicName("webhook"));
+    const valid = await waitForDomain(key, domain, (d) => d.status.tls_status === "valid");
+    const delivered = await until("the valid event", () =>
+      endpoint.eventsFor(domain).find((e) => e.event.tls_status === "valid"),
+    );
+    expect(delivered.event).toMatchObject({
+      type: "tls_status_change",
+      domain,
+      previous_tls_status: "pending",
+      tls_certificate: { expires_at: valid.tls_certificate.expires_at, error_code: null },
+    });
+    expectAuthentic(delivered.request);
+
+    const status = await api(key, "GET", `/webhooks/${hook.id}/batch-status`);
+    const attempts = (
+      await status.json<{ results: { outcome: string; response_code: number }[] }>()
+    ).results;
+    expect(attempts[0]).toMatchObject({ outcome: "delivered", response_code: 200 });
+  });
+
+  it("sends a refused batch again after the backoff, with the same id and events", async () => {
+    const domain = dynamicName("webhook-retry");
+    expect((await api(key, "POST", "/tracking-domains", { domain, secure: false })).status).toBe(
+      200,
+    );
+    // A change made straight in D1 (as the sweep does when it marks a certificate expired):
+    // the trigger writes the event whoever changes the row.
+    d1Execute(
+      `UPDATE tracking_domains SET tls_status = 'failed', tls_error_code = 'caa:forbidden', tls_action_by = 'customer' WHERE domain = '${domain}'`,
+    );
+    endpoint.answers = [503];
+    await cronTick();
+    const refused = await until("the refused attempt", () => endpoint.eventsFor(domain)[0]);
+    expect(refused.event).toMatchObject({ tls_status: "failed", previous_tls_status: "unknown" });
+
+    const afterFailure = await (await api(key, "GET", `/webhooks/${hook.id}`)).json<{
+      results: {
+        retrying: { attempts: number; next_attempt_at: string } | null;
+        last_failure_reason: string;
+      };
+    }>();
+    expect(afterFailure.results.retrying?.attempts).toBe(1);
+    expect(afterFailure.results.last_failure_reason).toBe("HTTP 503: busy, try later");
+    const wait = Date.parse(afterFailure.results.retrying?.next_attempt_at ?? "") - Date.now();
+    expect(wait).toBeGreaterThan(15_000);
+    expect(wait).toBeLessThanOrEqual(30_000);
+
+    // Not due yet: the next tick leaves it alone.
+    await cronTick();
+    expect(endpoint.eventsFor(domain)).toHaveLength(1);
+
+    d1Execute(
+      `UPDATE webhooks SET next_attempt_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-1 second') WHERE id = '${hook.id}'`,
+    );
+    await cronTick();
+    const again = await until("the second attempt", () => endpoint.eventsFor(domain)[1]);
+    expect(again.request.headers["webhook-id"]).toBe(refused.request.headers["webhook-id"]);
+    expect(again.event).toEqual(refused.event);
+    expectAuthentic(again.request);
+
+    const status = await api(key, "GET", `/webhooks/${hook.id}/batch-status?limit=2`);
+    const [latest, earlier] = (
+      await status.json<{
+        results: { batch_id: string; attempts: number; outcome: string; response_code: number }[];
+      }>()
+    ).results;
+    expect(earlier).toMatchObject({ attempts: 1, outcome: "failed", response_code: 503 });
+    expect(latest).toMatchObject({
+      batch_id: earlier?.batch_id,
+      attempts: 2,
+      outcome: "delivered",
+      response_code: 200,
+    });
+    const healed = await (await api(key, "GET", `/webhooks/${hook.id}`)).json<{
+      results: { retrying: unknown };
+    }>();
+    expect(healed.results.retrying).toBeNull();
+  });
+});

@@ -1,0 +1,284 @@
+// The Webhooks API inside workerd, and the D1 triggers that turn a domain's certificate changes
+// into webhook events. Deliveries to a real endpoint are in test/e2e/webhooks.test.ts.
+import { env } from "cloudflare:test";
+import { describe, expect, it } from "vitest";
+import type { TlsState } from "../../src/domains/model";
+import { markExpired, mirrorCertificateStatus } from "../../src/domains/repository";
+import { type ErrorBody, newAccount, newKey, type TestAccount, uniqueDomain } from "./helpers";
+
+interface WebhookBody {
+  id: string;
+  name: string;
+  target: string;
+  events: string[];
+  active: boolean;
+  auth_type: string;
+  auth_token_set: boolean;
+  subaccount_id: number | null;
+  signing_secret?: string;
+}
+
+async function create(account: TestAccount, body: Record<string, unknown>) {
+  const response = await account.call("POST", "/webhooks", { body });
+  return { status: response.status, body: (await response.json()) as unknown };
+}
+
+async function createWebhook(
+  account: TestAccount,
+  body: Record<string, unknown> = {},
+  headers: Record<string, string> = {},
+): Promise<WebhookBody> {
+  const response = await account.call("POST", "/webhooks", {
+    body: { name: "TLS changes", target: "https://hooks.example.com/tls", ...body },
+    headers,
+  });
+  expect(response.status).toBe(200);
+  return ((await response.json()) as { results: WebhookBody }).results;
+}
+
+const errorOf = (body: unknown) => (body as ErrorBody).errors[0];
+
+describe("creating a webhook", () => {
+  it("shows the signing secret once, and never the credentials", async () => {
+    const account = await newAccount();
+    const created = await createWebhook(account, {
+      auth_type: "basic",
+      auth_credentials: { username: "hooks", password: "s3cret-password" },
+      auth_token: "token-for-sparkpost-clients",
+    });
+    expect(created).toMatchObject({
+      name: "TLS changes",
+      target: "https://hooks.example.com/tls",
+      events: ["tls_status_change", "tls_certificate_renewed", "tls_error_change"],
+      active: true,
+      auth_type: "basic",
+      auth_token_set: true,
+      subaccount_id: null,
+    });
+    expect(created.signing_secret).toMatch(/^whsec_[A-Za-z0-9+/]{43}=$/);
+
+    const read = await account.call("GET", `/webhooks/${created.id}`);
+    const text = await read.text();
+    expect(read.status).toBe(200);
+    expect(text).not.toContain(created.signing_secret);
+    expect(text).not.toContain("s3cret-password");
+    expect(text).not.toContain("token-for-sparkpost-clients");
+
+    // At rest: sealed, so none of them is readable in D1 either.
+    const row = await env.DB.prepare("SELECT * FROM webhooks WHERE id = ?")
+      .bind(created.id)
+      .first<Record<string, unknown>>();
+    const stored = JSON.stringify(row);
+    for (const secret of [
+      created.signing_secret as string,
+      "s3cret-password",
+      "token-for-sparkpost-clients",
+    ]) {
+      expect(stored).not.toContain(secret);
+    }
+  });
+
+  it("names the field that is wrong", async () => {
+    const account = await newAccount();
+    const cases: [Record<string, unknown>, string][] = [
+      [{ target: "https://hooks.example.com/" }, "name"],
+      [{ name: "x", target: "not a url" }, "target"],
+      [{ name: "x", target: "ftp://hooks.example.com/" }, "target"],
+      [{ name: "x", target: "https://user:pw@hooks.example.com/" }, "target"],
+      [{ name: "x", target: "https://hooks.example.com/", events: ["delivery"] }, "events"],
+      [{ name: "x", target: "https://hooks.example.com/", events: [] }, "events"],
+      [{ name: "x", target: "https://hooks.example.com/", auth_type: "oauth2" }, "auth_type"],
+      [{ name: "x", target: "https://hooks.example.com/", auth_type: "basic" }, "auth_credentials"],
+      [
+        {
+          name: "x",
+          target: "https://hooks.example.com/",
+          auth_credentials: { username: "u", password: "p" },
+        },
+        "auth_credentials",
+      ],
+      [{ name: "x", target: "https://hooks.example.com/", secret: "mine" }, "secret"],
+    ];
+    for (const [body, field] of cases) {
+      const { status, body: answer } = await create(account, body);
+      expect({ body, status }).toEqual({
+        body,
+        status: expect.toSatisfy((s: number) => s >= 400 && s < 500),
+      });
+      expect(JSON.stringify(errorOf(answer))).toContain(field);
+    }
+    const list = await account.call("GET", "/webhooks");
+    expect(((await list.json()) as { results: unknown[] }).results).toEqual([]);
+  });
+});
+
+describe("whose webhooks", () => {
+  it("are invisible to other accounts, and a subaccount's key sees only its own", async () => {
+    const owner = await newAccount({ subaccounts: [3] });
+    const other = await newAccount();
+    const accountWide = await createWebhook(owner);
+    const forSubaccount = await createWebhook(owner, { name: "sub" }, { "x-msys-subaccount": "3" });
+    expect(forSubaccount.subaccount_id).toBe(3);
+
+    for (const [method, path, body] of [
+      ["GET", `/webhooks/${accountWide.id}`, undefined],
+      ["PUT", `/webhooks/${accountWide.id}`, { name: "mine now" }],
+      ["POST", `/webhooks/${accountWide.id}/validate`, undefined],
+      ["POST", `/webhooks/${accountWide.id}/signing-secret`, undefined],
+      ["GET", `/webhooks/${accountWide.id}/batch-status`, undefined],
+      ["DELETE", `/webhooks/${accountWide.id}`, undefined],
+    ] as const) {
+      const response = await other.call(method, path, body ? { body } : {});
+      expect({ method, path, status: response.status }).toEqual({ method, path, status: 404 });
+    }
+    const othersList = await other.call("GET", "/webhooks");
+    expect(((await othersList.json()) as { results: unknown[] }).results).toEqual([]);
+
+    const subKey = await newKey(owner.accountId, 3);
+    const subList = await owner.call("GET", "/webhooks", { headers: { authorization: subKey } });
+    const seen = ((await subList.json()) as { results: WebhookBody[] }).results.map((w) => w.id);
+    expect(seen).toEqual([forSubaccount.id]);
+    const ownerList = await owner.call("GET", "/webhooks");
+    const all = ((await ownerList.json()) as { results: WebhookBody[] }).results.map((w) => w.id);
+    expect(all.sort()).toEqual([accountWide.id, forSubaccount.id].sort());
+  });
+});
+
+describe("changing a webhook", () => {
+  it("updates what is given, keeps credentials unless replaced, and rotates the secret", async () => {
+    const account = await newAccount();
+    const hook = await createWebhook(account, { auth_token: "first-token" });
+    const updated = await account.call("PUT", `/webhooks/${hook.id}`, {
+      body: { name: "Renamed", events: ["tls_status_change"], active: false },
+    });
+    expect(updated.status).toBe(200);
+    expect(((await updated.json()) as { results: WebhookBody }).results).toMatchObject({
+      name: "Renamed",
+      events: ["tls_status_change"],
+      active: false,
+      auth_token_set: true,
+      target: "https://hooks.example.com/tls",
+    });
+    const cleared = await account.call("PUT", `/webhooks/${hook.id}`, {
+      body: { auth_token: null },
+    });
+    expect(((await cleared.json()) as { results: WebhookBody }).results.auth_token_set).toBe(false);
+
+    const rotated = await account.call("POST", `/webhooks/${hook.id}/signing-secret`);
+    const secret = ((await rotated.json()) as { results: { signing_secret: string } }).results
+      .signing_secret;
+    expect(secret).toMatch(/^whsec_/);
+    expect(secret).not.toBe(hook.signing_secret);
+
+    const badTarget = await account.call("PUT", `/webhooks/${hook.id}`, {
+      body: { target: "mailto:ops@example.com" },
+    });
+    expect(badTarget.status).toBe(422);
+    expect(errorOf(await badTarget.json())?.param).toBe("target");
+
+    expect((await account.call("DELETE", `/webhooks/${hook.id}`)).status).toBe(204);
+    expect((await account.call("GET", `/webhooks/${hook.id}`)).status).toBe(404);
+  });
+});
+
+describe("webhook events", () => {
+  const tls = (overrides: Partial<TlsState>): TlsState => ({
+    status: "pending",
+    issuedAt: null,
+    expiresAt: null,
+    renewsAt: null,
+    errorCode: null,
+    errorDetail: null,
+    actionBy: null,
+    step: null,
+    progressAt: null,
+    nextRunAt: null,
+    ...overrides,
+  });
+
+  async function domainOf(account: TestAccount, subaccountId = 0): Promise<string> {
+    const domain = uniqueDomain();
+    await env.DB.prepare(
+      `INSERT INTO tracking_domains (domain, account_id, subaccount_id, region, https_mode, verified, tls_status)
+       VALUES (?, ?, ?, 'us', 'managed', 1, 'pending')`,
+    )
+      .bind(domain, account.accountId, subaccountId)
+      .run();
+    return domain;
+  }
+
+  const eventsOf = async (domain: string) =>
+    (
+      await env.DB.prepare(
+        "SELECT type, tls_status, previous_tls_status, error_code, expires_at FROM webhook_events WHERE domain = ? ORDER BY id",
+      )
+        .bind(domain)
+        .all()
+    ).results;
+
+  it("records status changes, renewals and error changes, and nothing else", async () => {
+    const account = await newAccount();
+    await createWebhook(account);
+    const domain = await domainOf(account);
+    const first = "2027-01-01T00:00:00.000Z";
+    const renewed = "2027-03-01T00:00:00.000Z";
+    const steps: Partial<TlsState>[] = [
+      { status: "pending", step: "new_order" }, // same status: no event
+      { status: "valid", issuedAt: "2026-10-01T00:00:00.000Z", expiresAt: first },
+      { status: "valid", expiresAt: first, step: "renewal" }, // nothing a customer needs
+      { status: "valid", expiresAt: first, errorCode: "dns:cname_missing", actionBy: "customer" },
+      { status: "valid", expiresAt: renewed },
+    ];
+    for (const step of steps) {
+      // The row is found even when its trigger writes an event (the object would stop otherwise).
+      expect(await mirrorCertificateStatus(env.DB, domain, tls(step))).toBe(true);
+    }
+    expect(await eventsOf(domain)).toEqual([
+      {
+        type: "tls_status_change",
+        tls_status: "valid",
+        previous_tls_status: "pending",
+        error_code: null,
+        expires_at: first,
+      },
+      {
+        type: "tls_error_change",
+        tls_status: "valid",
+        previous_tls_status: "valid",
+        error_code: "dns:cname_missing",
+        expires_at: first,
+      },
+      {
+        type: "tls_certificate_renewed",
+        tls_status: "valid",
+        previous_tls_status: "valid",
+        error_code: null,
+        expires_at: renewed,
+      },
+    ]);
+  });
+
+  it("records an expiry the sweep marks", async () => {
+    const account = await newAccount();
+    await createWebhook(account);
+    const domain = await domainOf(account);
+    await mirrorCertificateStatus(
+      env.DB,
+      domain,
+      tls({ status: "valid", expiresAt: "2020-01-01T00:00:00.000Z" }),
+    );
+    expect(await markExpired(env.DB, new Date().toISOString(), 10_000)).toBeGreaterThanOrEqual(1);
+    expect((await eventsOf(domain)).map((e) => e.tls_status)).toEqual(["valid", "expired"]);
+  });
+
+  it("writes nothing for an account without webhooks", async () => {
+    const account = await newAccount();
+    const domain = await domainOf(account);
+    await mirrorCertificateStatus(
+      env.DB,
+      domain,
+      tls({ status: "failed", errorCode: "caa:forbidden" }),
+    );
+    expect(await eventsOf(domain)).toEqual([]);
+  });
+});
