@@ -4,6 +4,7 @@ import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import type { TlsState } from "../../src/domains/model";
 import { markExpired, mirrorCertificateStatus } from "../../src/domains/repository";
+import { deliverDueWebhooks } from "../../src/webhooks/delivery";
 import { type ErrorBody, newAccount, newKey, type TestAccount, uniqueDomain } from "./helpers";
 
 interface WebhookBody {
@@ -280,5 +281,112 @@ describe("webhook events", () => {
       tls({ status: "failed", errorCode: "caa:forbidden" }),
     );
     expect(await eventsOf(domain)).toEqual([]);
+  });
+});
+
+describe("delivery when the endpoint cannot be reached", () => {
+  // Nothing listens on port 1: every POST fails to connect, so no endpoint is needed here.
+  const unreachable = "http://127.0.0.1:1/hook";
+
+  async function webhookWithEvent(
+    events?: string[],
+  ): Promise<{ account: TestAccount; hook: WebhookBody; domain: string }> {
+    const account = await newAccount();
+    const hook = await createWebhook(account, {
+      target: unreachable,
+      ...(events ? { events } : {}),
+    });
+    const domain = uniqueDomain();
+    await env.DB.prepare(
+      `INSERT INTO tracking_domains (domain, account_id, region, https_mode, verified, tls_status)
+       VALUES (?, ?, 'us', 'managed', 1, 'pending')`,
+    )
+      .bind(domain, account.accountId)
+      .run();
+    await env.DB.prepare("UPDATE tracking_domains SET tls_status = 'failed' WHERE domain = ?")
+      .bind(domain)
+      .run();
+    return { account, hook, domain };
+  }
+
+  const attemptsOf = async (account: TestAccount, id: string) =>
+    (
+      (await (await account.call("GET", `/webhooks/${id}/batch-status`)).json()) as {
+        results: { batch_id: string; attempts: number; outcome: string; failure_code: string }[];
+      }
+    ).results;
+
+  it("says so when asked to validate", async () => {
+    const { account, hook } = await webhookWithEvent();
+    const response = await account.call("POST", `/webhooks/${hook.id}/validate`);
+    expect(response.status).toBe(200);
+    const { results } = (await response.json()) as {
+      results: { ok: boolean; msg: string; response: unknown };
+    };
+    expect(results.ok).toBe(false);
+    expect(results.msg).toMatch(/^Test POST to endpoint failed: could not connect/);
+    expect(results.response).toBeNull();
+  });
+
+  it("retries with backoff, then gives the batch up after a day and moves on", async () => {
+    const { account, hook } = await webhookWithEvent();
+    const start = Date.now();
+    const first = await deliverDueWebhooks(env, new Date(start), uniqueDomain());
+    expect(first.webhooks).toBe(0); // another account's domain: not this webhook's turn
+
+    await deliverDueWebhooks(env, new Date(start));
+    let [latest] = await attemptsOf(account, hook.id);
+    expect(latest).toMatchObject({ attempts: 1, outcome: "failed" });
+    expect(latest?.failure_code).toMatch(/^could not connect/);
+
+    // Not due again until the backoff has passed (30 s).
+    expect((await deliverDueWebhooks(env, new Date(start + 10_000))).failed).toBe(0);
+    await deliverDueWebhooks(env, new Date(start + 31_000));
+    [latest] = await attemptsOf(account, hook.id);
+    expect(latest).toMatchObject({ attempts: 2, outcome: "failed" });
+
+    // A day after the first failure the batch is given up, recorded, and the webhook moves on.
+    const dayLater = new Date(start + 86_400_000 + 60_000);
+    expect((await deliverDueWebhooks(env, dayLater)).dropped).toBeGreaterThanOrEqual(1);
+    const attempts = await attemptsOf(account, hook.id);
+    expect(attempts[0]).toMatchObject({ attempts: 3, outcome: "dropped" });
+    expect(new Set(attempts.map((a) => a.batch_id)).size).toBe(1);
+    const view = (await (await account.call("GET", `/webhooks/${hook.id}`)).json()) as {
+      results: { retrying: unknown; last_failure_reason: string };
+    };
+    expect(view.results.retrying).toBeNull();
+    expect(view.results.last_failure_reason).toMatch(/^could not connect/);
+    expect((await deliverDueWebhooks(env, new Date(dayLater.getTime() + 1000))).failed).toBe(0);
+  });
+
+  it("sends nothing a webhook did not ask for, and moves past it", async () => {
+    const { account, hook } = await webhookWithEvent(["tls_certificate_renewed"]);
+    await deliverDueWebhooks(env, new Date(Date.now() + 1000));
+    expect(await attemptsOf(account, hook.id)).toEqual([]);
+    const row = await env.DB.prepare("SELECT cursor FROM webhooks WHERE id = ?")
+      .bind(hook.id)
+      .first<{ cursor: number }>();
+    expect(row?.cursor).toBeGreaterThan(0);
+  });
+
+  it("leaves a subaccount's webhook alone for another subaccount's domains", async () => {
+    const account = await newAccount({ subaccounts: [3] });
+    const hook = await createWebhook(
+      account,
+      { target: unreachable },
+      { "x-msys-subaccount": "3" },
+    );
+    const domain = uniqueDomain();
+    await env.DB.prepare(
+      `INSERT INTO tracking_domains (domain, account_id, subaccount_id, region, https_mode, verified, tls_status)
+       VALUES (?, ?, 0, 'us', 'managed', 1, 'pending')`,
+    )
+      .bind(domain, account.accountId)
+      .run();
+    await env.DB.prepare("UPDATE tracking_domains SET tls_status = 'valid' WHERE domain = ?")
+      .bind(domain)
+      .run();
+    await deliverDueWebhooks(env, new Date(Date.now() + 1000), domain);
+    expect(await attemptsOf(account, hook.id)).toEqual([]);
   });
 });
