@@ -679,6 +679,276 @@ async function renderWizard(name) {
   );
 }
 
+const eventLabels = {
+  tls_status_change: "HTTPS status changes",
+  tls_certificate_renewed: "Certificate renewed",
+  tls_error_change: "A problem appears, changes or clears",
+};
+
+async function renderWebhooks() {
+  const hooks = await api("GET", "/webhooks");
+  show(
+    h("h1", {}, "Webhooks"),
+    h(
+      "p",
+      {},
+      "We POST to these endpoints when your domains' certificates change, signed so that you can check it was us.",
+    ),
+    hooks.length === 0
+      ? h("p", {}, "No webhooks yet.")
+      : h(
+          "table",
+          { id: "webhooks" },
+          h("caption", {}, `${hooks.length} webhook${hooks.length === 1 ? "" : "s"}`),
+          h(
+            "thead",
+            {},
+            h(
+              "tr",
+              {},
+              ["Name", "Target", "State", "Last delivered", "Last problem"].map((t) =>
+                h("th", { scope: "col" }, t),
+              ),
+            ),
+          ),
+          h(
+            "tbody",
+            {},
+            hooks.map((w) =>
+              h(
+                "tr",
+                {},
+                h("td", {}, h("a", { href: `#/webhooks/${w.id}` }, w.name)),
+                h("td", {}, h("code", {}, w.target)),
+                h("td", {}, w.active ? (w.retrying ? "Retrying" : "On") : "Off"),
+                h("td", {}, date(w.last_successful)),
+                h("td", {}, w.last_failure_reason ?? "—"),
+              ),
+            ),
+          ),
+        ),
+    newWebhookForm(),
+  );
+}
+
+function newWebhookForm() {
+  const status = h("div", { id: "webhook-status" });
+  return h(
+    "section",
+    { "aria-labelledby": "new-webhook-heading" },
+    h("h2", { id: "new-webhook-heading" }, "Add a webhook"),
+    h(
+      "form",
+      {
+        id: "new-webhook",
+        onsubmit: async (event) => {
+          event.preventDefault();
+          const form = new FormData(event.target);
+          try {
+            const created = await api("POST", "/webhooks", {
+              name: String(form.get("name")).trim(),
+              target: String(form.get("target")).trim(),
+              events: form.getAll("events"),
+            });
+            renderSecret(created);
+          } catch (error) {
+            status.replaceChildren(errorBox(error));
+          }
+        },
+      },
+      h("label", { for: "webhook-name" }, "Name"),
+      h("input", { type: "text", id: "webhook-name", name: "name", required: true }),
+      h("label", { for: "webhook-target" }, "Target URL"),
+      h("input", {
+        type: "url",
+        id: "webhook-target",
+        name: "target",
+        required: true,
+        placeholder: "https://example.com/hooks/tls",
+      }),
+      h(
+        "fieldset",
+        {},
+        h("legend", {}, "Tell me when"),
+        Object.entries(eventLabels).map(([value, label]) =>
+          h(
+            "label",
+            {},
+            h("input", { type: "checkbox", name: "events", value, checked: true }),
+            h("span", {}, label),
+          ),
+        ),
+      ),
+      h("div", { class: "actions" }, h("button", { type: "submit" }, "Add webhook")),
+    ),
+    status,
+  );
+}
+
+/** Right after creating: the signing secret, which is never shown again. */
+function renderSecret(created) {
+  show(
+    h("h1", {}, `Webhook ${created.name} added`),
+    h(
+      "div",
+      { class: "notice", role: "status" },
+      h("p", {}, h("strong", {}, "Copy the signing secret now: it is not shown again.")),
+      h(
+        "p",
+        {},
+        h("code", { id: "signing-secret" }, created.signing_secret),
+        " ",
+        copyButton(created.signing_secret, "signing secret"),
+      ),
+      h(
+        "p",
+        {},
+        "Each delivery carries webhook-id, webhook-timestamp and webhook-signature headers (Standard Webhooks); verify them with this secret.",
+      ),
+    ),
+    h(
+      "div",
+      { class: "actions" },
+      h("a", { class: "button", href: `#/webhooks/${created.id}` }, "Go to the webhook"),
+    ),
+  );
+}
+
+async function renderWebhook(id) {
+  const [w, attempts] = await Promise.all([
+    api("GET", `/webhooks/${id}`),
+    api("GET", `/webhooks/${id}/batch-status?limit=20`),
+  ]);
+  const status = h("div", { id: "webhook-test", "aria-live": "polite" });
+  show(
+    h("p", {}, h("a", { href: "#/webhooks" }, "← Webhooks")),
+    h("h1", {}, w.name),
+    h(
+      "dl",
+      {},
+      h("dt", {}, "Target"),
+      h("dd", {}, h("code", {}, w.target)),
+      h("dt", {}, "Tells you when"),
+      h("dd", {}, w.events.map((e) => eventLabels[e] ?? e).join("; ")),
+      h("dt", {}, "State"),
+      h(
+        "dd",
+        { id: "webhook-state" },
+        !w.active
+          ? "Off"
+          : w.retrying
+            ? `Retrying: attempt ${w.retrying.attempts} failed; next at ${date(w.retrying.next_attempt_at)}`
+            : "On",
+      ),
+      h("dt", {}, "Last problem"),
+      h(
+        "dd",
+        {},
+        w.last_failure_reason ? `${w.last_failure_reason} (${date(w.last_failure)})` : "None",
+      ),
+    ),
+    h(
+      "div",
+      { class: "actions" },
+      h(
+        "button",
+        {
+          type: "button",
+          id: "send-test",
+          onclick: async () => {
+            status.replaceChildren(h("p", {}, "Sending…"));
+            try {
+              const result = await api("POST", `/webhooks/${id}/validate`);
+              status.replaceChildren(
+                h(
+                  "p",
+                  { role: "status", class: result.ok ? "notice" : "error" },
+                  result.msg,
+                  result.response ? ` (HTTP ${result.response.status})` : "",
+                ),
+              );
+            } catch (error) {
+              status.replaceChildren(errorBox(error));
+            }
+          },
+        },
+        "Send a test event",
+      ),
+      h(
+        "button",
+        {
+          type: "button",
+          class: "danger",
+          onclick: async () => {
+            if (
+              !(await confirmDialog(
+                "Delete this webhook?",
+                `Nothing more will be sent to ${w.target}.`,
+              ))
+            )
+              return;
+            try {
+              await api("DELETE", `/webhooks/${id}`);
+              location.hash = "#/webhooks";
+            } catch (error) {
+              status.replaceChildren(errorBox(error));
+            }
+          },
+        },
+        "Delete this webhook…",
+      ),
+    ),
+    status,
+    h(
+      "section",
+      { "aria-labelledby": "attempts-heading" },
+      h("h2", { id: "attempts-heading" }, "Recent deliveries"),
+      attempts.length === 0
+        ? h("p", {}, "Nothing sent yet.")
+        : h(
+            "table",
+            { id: "attempts" },
+            h(
+              "thead",
+              {},
+              h(
+                "tr",
+                {},
+                ["When", "Events", "Attempt", "Outcome", "Answer"].map((t) =>
+                  h("th", { scope: "col" }, t),
+                ),
+              ),
+            ),
+            h(
+              "tbody",
+              {},
+              attempts.map((a) =>
+                h(
+                  "tr",
+                  {},
+                  h("td", {}, date(a.ts)),
+                  h("td", {}, String(a.events)),
+                  h("td", {}, String(a.attempts)),
+                  h(
+                    "td",
+                    {},
+                    { delivered: "Delivered", failed: "Failed, will retry", dropped: "Given up" }[
+                      a.outcome
+                    ],
+                  ),
+                  h(
+                    "td",
+                    {},
+                    a.failure_code ?? (a.response_code ? `HTTP ${a.response_code}` : "—"),
+                  ),
+                ),
+              ),
+            ),
+          ),
+    ),
+  );
+}
+
 async function route() {
   if (!apiKey()) return renderSignIn();
   nav.hidden = false;
@@ -686,10 +956,13 @@ async function route() {
   try {
     const wizard = /^\/domains\/([^/]+)\/enable-https$/.exec(hash);
     const details = /^\/domains\/([^/]+)$/.exec(hash);
+    const webhook = /^\/webhooks\/([^/]+)$/.exec(hash);
     if (hash === "/") await renderList();
     else if (hash === "/new") renderNew();
     else if (wizard) await renderWizard(wizard[1]);
     else if (details) await renderDetails(details[1]);
+    else if (hash === "/webhooks") await renderWebhooks();
+    else if (webhook) await renderWebhook(webhook[1]);
     else show(h("h1", {}, "Not found"), h("p", {}, h("a", { href: "#/" }, "Tracking domains")));
   } catch (error) {
     if (apiKey()) show(h("h1", {}, "Something went wrong"), errorBox(error));

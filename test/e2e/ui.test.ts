@@ -2,14 +2,16 @@
 // stack, as a person would use it: a wrong key is refused; a domain with managed HTTPS is created,
 // shows its DNS record, verifies and reaches Valid with its dates; an insecure domain goes through
 // the enable-HTTPS wizard, where a CAA record fails with its fix until DNS is fixed; a
-// self-managed domain shows its last check through its proxy; a domain is deleted after
-// confirming. Screenshots go to test-output/screenshots for people to look at.
+// self-managed domain shows its last check through its proxy; a webhook is added, tested against
+// a real endpoint and deleted; a domain is deleted after confirming. Screenshots go to test-output/screenshots for people to look at.
 import { randomUUID } from "node:crypto";
 import { mkdirSync } from "node:fs";
 import { type Browser, chromium, type Page } from "playwright-core";
+import { Webhook } from "standardwebhooks";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { findBinary } from "../../scripts/lib/local-stack";
 import { endpoints, projectRoot } from "../../scripts/lib/stack-config";
+import { WebhookEndpoint } from "../support/webhook-endpoint";
 import { api, dns, dynamicName } from "./helpers";
 
 const screenshots = `${projectRoot}/test-output/screenshots`;
@@ -185,6 +187,54 @@ describe("management UI", () => {
         ).length,
     );
     expect(unlabelled).toBe(0);
+  });
+
+  it("adds a webhook, shows its secret once, sends a test the endpoint can verify, deletes it", async () => {
+    const endpoint = new WebhookEndpoint();
+    await endpoint.start();
+    try {
+      await signIn(inject("apiKeys").alpha);
+      await page.getByRole("link", { name: "Webhooks" }).click();
+      await page.getByRole("heading", { name: "Webhooks", exact: true }).waitFor();
+      const name = `ui-hook-${randomUUID().slice(0, 8)}`;
+      await page.getByLabel("Name").fill(name);
+      // The API's reason for a target it refuses.
+      await page.getByLabel("Target URL").fill("ftp://hooks.example.com/tls");
+      await page.getByRole("button", { name: "Add webhook" }).click();
+      await expect.poll(() => page.getByRole("alert").textContent()).toContain("https://");
+      await page.getByLabel("Target URL").fill(endpoint.url);
+      await page.getByLabel("Certificate renewed").uncheck();
+      await page.getByRole("button", { name: "Add webhook" }).click();
+      const secret = (await page.locator("#signing-secret").textContent()) ?? "";
+      expect(secret).toMatch(/^whsec_/);
+      await page.getByRole("link", { name: "Go to the webhook" }).click();
+      await page.getByRole("heading", { name, exact: true }).waitFor();
+      expect(await page.locator("main").textContent()).not.toContain(secret);
+      expect(await page.locator("main").textContent()).toContain(
+        "HTTPS status changes; A problem appears, changes or clears",
+      );
+
+      await page.getByRole("button", { name: "Send a test event" }).click();
+      await expect
+        .poll(() => page.locator("#webhook-test").textContent())
+        .toBe("Test POST to endpoint succeeded (HTTP 200)");
+      const [request] = endpoint.received;
+      expect(request).toBeDefined();
+      // The secret the page showed verifies what the endpoint received.
+      new Webhook(secret).verify(request?.body ?? "", {
+        "webhook-id": String(request?.headers["webhook-id"]),
+        "webhook-timestamp": String(request?.headers["webhook-timestamp"]),
+        "webhook-signature": String(request?.headers["webhook-signature"]),
+      });
+      await page.screenshot({ path: `${screenshots}/webhook.png`, fullPage: true });
+
+      await page.getByRole("button", { name: "Delete this webhook…" }).click();
+      await page.getByRole("dialog").getByRole("button", { name: "Delete" }).click();
+      await page.getByRole("heading", { name: "Webhooks", exact: true }).waitFor();
+      expect(await page.locator("main").textContent()).not.toContain(name);
+    } finally {
+      await endpoint.stop();
+    }
   });
 
   it("deletes a domain only after confirming", async () => {

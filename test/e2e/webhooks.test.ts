@@ -2,10 +2,10 @@
 // certificates from Pebble: the endpoint hears a domain become valid within seconds, signed so
 // that the Standard Webhooks library accepts it, with the credentials it asked for; a batch it
 // refuses is sent again, same id and same events, once the backoff has passed, and not before.
-import { createServer, type IncomingMessage, type Server } from "node:http";
 import { Webhook } from "standardwebhooks";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { createLocalApiKeys } from "../../scripts/lib/api-key-sql";
+import { type Received, WebhookEndpoint } from "../support/webhook-endpoint";
 import {
   api,
   cronTick,
@@ -14,61 +14,6 @@ import {
   verifiedManagedDomain,
   waitForDomain,
 } from "./helpers";
-
-interface Received {
-  headers: IncomingMessage["headers"];
-  body: string;
-}
-
-interface TlsEvent {
-  type: string;
-  event_id: string;
-  domain: string;
-  tls_status: string;
-  previous_tls_status: string;
-  tls_certificate: { expires_at: string | null; error_code: string | null };
-}
-
-/** The customer's endpoint: keeps every request; answers with whatever `answers` says next. */
-class Endpoint {
-  readonly received: Received[] = [];
-  /** Statuses for the next requests, in order; 200 once they run out. */
-  answers: number[] = [];
-  #server: Server | undefined;
-  url = "";
-
-  async start(): Promise<void> {
-    this.#server = createServer((request, response) => {
-      const chunks: Buffer[] = [];
-      request.on("data", (c: Buffer) => chunks.push(c));
-      request.on("end", () => {
-        this.received.push({ headers: request.headers, body: Buffer.concat(chunks).toString() });
-        const status = this.answers.shift() ?? 200;
-        response.writeHead(status, { "content-type": "text/plain" });
-        response.end(status === 200 ? "thanks" : "busy, try later");
-      });
-    });
-    await new Promise<void>((resolve) => this.#server?.listen(0, "127.0.0.1", resolve));
-    const address = this.#server.address();
-    if (!address || typeof address === "string") throw new Error("no port");
-    this.url = `http://127.0.0.1:${address.port}/hooks/tls`;
-  }
-
-  stop(): Promise<void> {
-    return new Promise((resolve) =>
-      this.#server ? this.#server.close(() => resolve()) : resolve(),
-    );
-  }
-
-  /** The events received for `domain`, each with the request that carried it. */
-  eventsFor(domain: string): { event: TlsEvent; request: Received }[] {
-    return this.received.flatMap((request) =>
-      (JSON.parse(request.body) as { msys: { tracking_domain_event: TlsEvent } }[])
-        .map((p) => ({ event: p.msys.tracking_domain_event, request }))
-        .filter((e) => e.event.domain === domain),
-    );
-  }
-}
 
 async function until<T>(what: string, find: () => T | undefined, timeoutMs = 20_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
@@ -80,7 +25,7 @@ async function until<T>(what: string, find: () => T | undefined, timeoutMs = 20_
   }
 }
 
-const endpoint = new Endpoint();
+const endpoint = new WebhookEndpoint();
 let key = "";
 let hook: { id: string; signing_secret: string };
 
