@@ -28,7 +28,7 @@ import { performStep, type StepContext } from "../src/issuance/runner";
 import { type CertificateState, initialState, type TransitionEvent } from "../src/issuance/state";
 import { type KeyRing, KeyRingError, parseKeyRing, unwrapKey } from "../src/pki/key-wrap";
 import { logProblem, messageOf } from "../src/util/log";
-import { deliverDueWebhooks } from "../src/webhooks/delivery";
+import { deliverChangesOf } from "../src/webhooks/delivery";
 import { type CertificateRecord, SqlCertificateStore } from "./certificate-store";
 import { accountKeyContext, acmeAccountStub } from "./stubs";
 
@@ -277,13 +277,9 @@ export class DomainCertificate extends DurableObject<Env> {
     );
     if (!Number.isFinite(at)) await this.ctx.storage.deleteAlarm();
     else await this.ctx.storage.setAlarm(at);
-    // A change of status wrote a webhook event (a D1 trigger): send it now rather than at the
-    // next Cron tick. Last, once the next step is armed; a delivery that fails is the Cron's.
-    if (mirrored) {
-      await deliverDueWebhooks(this.env, new Date(), state.domain).catch((error) =>
-        logProblem("webhook_delivery_failed", { domain: state.domain, message: messageOf(error) }),
-      );
-    }
+    // A change of status wrote a webhook event (a D1 trigger): send it now, once the next step
+    // is armed.
+    if (mirrored) await deliverChangesOf(this.env, state.domain);
   }
 
   #stepContext(): StepContext {

@@ -1,5 +1,7 @@
 -- Webhooks: an account's endpoints that are told when a tracking domain's certificate changes
--- (tls_status, a renewal, a new or cleared error). Events are written by triggers in the same
+-- (tls_status, a renewal, a new or cleared error) or, for a self-managed domain, when the check
+-- through the customer's own CDN or proxy starts or stops failing. Events are written by
+-- triggers in the same
 -- statement that changes the domain's row, whoever changes it (the domain's certificate object,
 -- the sweep marking a certificate expired), so none is lost between the change and its event.
 -- Each webhook delivers the events after its cursor, in order, in batches (src/webhooks).
@@ -40,7 +42,8 @@ CREATE INDEX webhooks_by_account ON webhooks (account_id);
 CREATE TABLE webhook_events (
   id INTEGER PRIMARY KEY AUTOINCREMENT,
   type TEXT NOT NULL
-    CHECK (type IN ('tls_status_change', 'tls_certificate_renewed', 'tls_error_change')),
+    CHECK (type IN ('tls_status_change', 'tls_certificate_renewed', 'tls_error_change',
+      'https_check_change')),
   account_id INTEGER NOT NULL,
   subaccount_id INTEGER NOT NULL,
   domain TEXT NOT NULL,
@@ -52,6 +55,11 @@ CREATE TABLE webhook_events (
   issued_at TEXT,
   expires_at TEXT,
   renews_at TEXT,
+  -- Self-managed domains: the last check through the customer's proxy (null error: it passed).
+  https_checked_at TEXT,
+  https_error_code TEXT,
+  https_detail TEXT,
+  previous_https_error_code TEXT,
   created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
 );
 
@@ -82,10 +90,12 @@ WHEN OLD.tls_status IS NOT NEW.tls_status
   AND EXISTS (SELECT 1 FROM webhooks WHERE account_id = NEW.account_id)
 BEGIN
   INSERT INTO webhook_events (type, account_id, subaccount_id, domain, tls_status,
-    previous_tls_status, error_code, error_detail, action_by, issued_at, expires_at, renews_at)
+    previous_tls_status, error_code, error_detail, action_by, issued_at, expires_at, renews_at,
+    https_checked_at, https_error_code, https_detail, previous_https_error_code)
   VALUES ('tls_status_change', NEW.account_id, NEW.subaccount_id, NEW.domain, NEW.tls_status,
     OLD.tls_status, NEW.tls_error_code, NEW.tls_error_detail, NEW.tls_action_by,
-    NEW.tls_issued_at, NEW.tls_expires_at, NEW.tls_renews_at);
+    NEW.tls_issued_at, NEW.tls_expires_at, NEW.tls_renews_at,
+    NEW.https_checked_at, NEW.https_error_code, NEW.https_detail, OLD.https_error_code);
 END;
 
 CREATE TRIGGER webhook_tls_certificate_renewed AFTER UPDATE OF tls_expires_at ON tracking_domains
@@ -95,10 +105,12 @@ WHEN OLD.tls_status IS NEW.tls_status AND NEW.tls_status = 'valid'
   AND EXISTS (SELECT 1 FROM webhooks WHERE account_id = NEW.account_id)
 BEGIN
   INSERT INTO webhook_events (type, account_id, subaccount_id, domain, tls_status,
-    previous_tls_status, error_code, error_detail, action_by, issued_at, expires_at, renews_at)
+    previous_tls_status, error_code, error_detail, action_by, issued_at, expires_at, renews_at,
+    https_checked_at, https_error_code, https_detail, previous_https_error_code)
   VALUES ('tls_certificate_renewed', NEW.account_id, NEW.subaccount_id, NEW.domain,
     NEW.tls_status, OLD.tls_status, NEW.tls_error_code, NEW.tls_error_detail, NEW.tls_action_by,
-    NEW.tls_issued_at, NEW.tls_expires_at, NEW.tls_renews_at);
+    NEW.tls_issued_at, NEW.tls_expires_at, NEW.tls_renews_at,
+    NEW.https_checked_at, NEW.https_error_code, NEW.https_detail, OLD.https_error_code);
 END;
 
 CREATE TRIGGER webhook_tls_error_change AFTER UPDATE OF tls_error_code ON tracking_domains
@@ -108,8 +120,26 @@ WHEN OLD.tls_status IS NEW.tls_status
   AND EXISTS (SELECT 1 FROM webhooks WHERE account_id = NEW.account_id)
 BEGIN
   INSERT INTO webhook_events (type, account_id, subaccount_id, domain, tls_status,
-    previous_tls_status, error_code, error_detail, action_by, issued_at, expires_at, renews_at)
+    previous_tls_status, error_code, error_detail, action_by, issued_at, expires_at, renews_at,
+    https_checked_at, https_error_code, https_detail, previous_https_error_code)
   VALUES ('tls_error_change', NEW.account_id, NEW.subaccount_id, NEW.domain, NEW.tls_status,
     OLD.tls_status, NEW.tls_error_code, NEW.tls_error_detail, NEW.tls_action_by,
-    NEW.tls_issued_at, NEW.tls_expires_at, NEW.tls_renews_at);
+    NEW.tls_issued_at, NEW.tls_expires_at, NEW.tls_renews_at,
+    NEW.https_checked_at, NEW.https_error_code, NEW.https_detail, OLD.https_error_code);
+END;
+
+-- A self-managed domain's first check through the customer's proxy, and every later one whose
+-- result differs from the one before (passing to failing, failing for another reason, fixed).
+CREATE TRIGGER webhook_https_check_change AFTER UPDATE OF https_error_code ON tracking_domains
+WHEN NEW.https_mode = 'self_managed' AND NEW.https_checked_at IS NOT NULL
+  AND (OLD.https_checked_at IS NULL OR OLD.https_error_code IS NOT NEW.https_error_code)
+  AND EXISTS (SELECT 1 FROM webhooks WHERE account_id = NEW.account_id)
+BEGIN
+  INSERT INTO webhook_events (type, account_id, subaccount_id, domain, tls_status,
+    previous_tls_status, error_code, error_detail, action_by, issued_at, expires_at, renews_at,
+    https_checked_at, https_error_code, https_detail, previous_https_error_code)
+  VALUES ('https_check_change', NEW.account_id, NEW.subaccount_id, NEW.domain, NEW.tls_status,
+    OLD.tls_status, NEW.tls_error_code, NEW.tls_error_detail, NEW.tls_action_by,
+    NEW.tls_issued_at, NEW.tls_expires_at, NEW.tls_renews_at,
+    NEW.https_checked_at, NEW.https_error_code, NEW.https_detail, OLD.https_error_code);
 END;

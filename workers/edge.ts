@@ -60,13 +60,14 @@ export default {
   async scheduled(controller, env): Promise<void> {
     const now = new Date(controller.scheduledTime);
     // Independent chores: one failing does not keep the others from running this tick.
-    const outcomes = await Promise.allSettled([
+    const outcomes: PromiseSettledResult<unknown>[] = await Promise.allSettled([
       sweepDueCertificates(env, now),
       watchSelfManaged(env, now),
-      deliverDueWebhooks(env, now),
       pruneChanges(env.DB, new Date(now.getTime() - changeFeedRetentionMs)),
       pruneWebhookHistory(env.DB, new Date(now.getTime() - webhookHistoryRetentionMs)),
     ]);
+    // Last, so that what the sweep and the watch just changed goes out in this tick.
+    outcomes.push(...(await Promise.allSettled([deliverDueWebhooks(env, new Date())])));
     for (const outcome of outcomes) if (outcome.status === "rejected") throw outcome.reason;
   },
 

@@ -683,6 +683,7 @@ const eventLabels = {
   tls_status_change: "HTTPS status changes",
   tls_certificate_renewed: "Certificate renewed",
   tls_error_change: "A problem appears, changes or clears",
+  https_check_change: "The check through your own CDN or proxy fails or recovers",
 };
 
 async function renderWebhooks() {

@@ -176,6 +176,19 @@ export async function deliverDueWebhooks(
   return report;
 }
 
+/**
+ * Right after `domain`'s row changed: delivers what its account's webhooks have due, so an
+ * endpoint hears within seconds rather than at the next Cron tick. Never rejects: what fails
+ * here is the Cron's to retry.
+ */
+export async function deliverChangesOf(env: Env, domain: string): Promise<void> {
+  try {
+    await deliverDueWebhooks(env, new Date(), domain);
+  } catch (error) {
+    logProblem("webhook_delivery_failed", { domain, message: messageOf(error) });
+  }
+}
+
 /** One batch of one webhook, if nobody else is sending it. */
 async function deliverNext(
   env: Env,

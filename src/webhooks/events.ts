@@ -1,4 +1,5 @@
-// What a webhook is told: a tracking domain's certificate changed. The events are written by
+// What a webhook is told: a tracking domain's certificate changed, or the check through a
+// self-managed domain's own CDN or proxy started or stopped failing. The events are written by
 // D1 triggers (migrations/0008_webhooks.sql) and sent in SparkPost's shape: a JSON array of
 // {"msys": {"<event class>": {…}}}, so an endpoint that takes SparkPost's webhooks can take ours.
 
@@ -9,6 +10,8 @@ export const webhookEventTypes = [
   "tls_certificate_renewed",
   /** The error changed (appeared, changed or cleared) while tls_status stayed the same. */
   "tls_error_change",
+  /** A self-managed domain's check through the customer's proxy: first result, or a change. */
+  "https_check_change",
 ] as const;
 export type WebhookEventType = (typeof webhookEventTypes)[number];
 
@@ -29,6 +32,13 @@ export interface WebhookEvent {
   issuedAt: string | null;
   expiresAt: string | null;
   renewsAt: string | null;
+  /** The last check through the customer's proxy (self-managed domains); null error: passed. */
+  https: {
+    checkedAt: string;
+    errorCode: string | null;
+    detail: string | null;
+    previousErrorCode: string | null;
+  } | null;
   createdAt: string;
 }
 
@@ -56,6 +66,17 @@ export function payloadOf(event: WebhookEvent): EventPayload {
           error_detail: event.errorDetail,
           action_by: event.actionBy,
         },
+        ...(event.https
+          ? {
+              https_check: {
+                passed: event.https.errorCode === null,
+                checked_at: event.https.checkedAt,
+                error_code: event.https.errorCode,
+                detail: event.https.detail,
+                previous_error_code: event.https.previousErrorCode,
+              },
+            }
+          : {}),
       },
     },
   };
@@ -77,6 +98,7 @@ export function sampleEvent(now: Date): WebhookEvent {
     issuedAt: now.toISOString(),
     expiresAt: new Date(now.getTime() + 90 * 86_400_000).toISOString(),
     renewsAt: new Date(now.getTime() + 60 * 86_400_000).toISOString(),
+    https: null,
     createdAt: now.toISOString(),
   };
 }

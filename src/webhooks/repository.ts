@@ -243,6 +243,10 @@ interface EventRow {
   issued_at: string | null;
   expires_at: string | null;
   renews_at: string | null;
+  https_checked_at: string | null;
+  https_error_code: string | null;
+  https_detail: string | null;
+  previous_https_error_code: string | null;
   created_at: string;
 }
 
@@ -276,6 +280,15 @@ export async function eventsAfterCursor(
     issuedAt: r.issued_at,
     expiresAt: r.expires_at,
     renewsAt: r.renews_at,
+    https:
+      r.https_checked_at === null
+        ? null
+        : {
+            checkedAt: r.https_checked_at,
+            errorCode: r.https_error_code,
+            detail: r.https_detail,
+            previousErrorCode: r.previous_https_error_code,
+          },
     createdAt: r.created_at,
   }));
 }

@@ -15,6 +15,7 @@ import { createLocalApiKeys } from "../../scripts/lib/api-key-sql";
 import { getVia } from "../../scripts/lib/get-via";
 import { caCertificatePath, endpoints, ports, projectRoot } from "../../scripts/lib/stack-config";
 import { type NginxProxy, startNginxProxy } from "../support/nginx-proxy";
+import { WebhookEndpoint } from "../support/webhook-endpoint";
 import { api, backdateHttpsProbe, cronTick, dns, dynamicName, waitForDomain } from "./helpers";
 
 const key = () => inject("apiKeys").alpha;
@@ -236,6 +237,19 @@ describe("the watch over self-managed domains (Cron)", () => {
     const site = { name: watched, origin: inject("workerUrl"), certificate: "good" } as const;
     const listen = { address: "127.0.0.4", port: ports.selfManagedProxy };
     let watchedProxy = await startNginxProxy(listen, [site]);
+    // The customer's webhook hears of each change of the check's result.
+    const endpoint = new WebhookEndpoint();
+    await endpoint.start();
+    const hook = await api(key(), "POST", "/webhooks", {
+      name: "proxy checks",
+      target: endpoint.url,
+      events: ["https_check_change"],
+    });
+    const { id: hookId } = (await hook.json<{ results: { id: string } }>()).results;
+    const checksHeard = () =>
+      endpoint
+        .eventsFor(watched)
+        .map(({ event }) => [event.https_check?.passed, event.https_check?.error_code]);
     try {
       await dns.addA(watched, [listen.address]);
       expect((await selfManaged(watched)).https?.passed).toBe(true);
@@ -255,8 +269,16 @@ describe("the watch over self-managed domains (Cron)", () => {
       await cronTick();
       expect(await httpsCheck(watched)).toMatchObject({ passed: true, error_code: null });
       expect(await mint(watched, "https://shop.example/watched")).toMatch(/^https:\/\//);
+      // The first check (at verify), the failure and the recovery, each delivered as it happened.
+      expect(checksHeard()).toEqual([
+        [true, null],
+        [false, "https:tcp"],
+        [true, null],
+      ]);
     } finally {
       await watchedProxy.stop();
+      await api(key(), "DELETE", `/webhooks/${hookId}`);
+      await endpoint.stop();
     }
   });
 });

@@ -211,7 +211,7 @@ describe("management UI", () => {
       await page.getByRole("heading", { name, exact: true }).waitFor();
       expect(await page.locator("main").textContent()).not.toContain(secret);
       expect(await page.locator("main").textContent()).toContain(
-        "HTTPS status changes; A problem appears, changes or clears",
+        "HTTPS status changes; A problem appears, changes or clears; The check through your own CDN or proxy fails or recovers",
       );
 
       await page.getByRole("button", { name: "Send a test event" }).click();

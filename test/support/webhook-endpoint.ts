@@ -14,6 +14,7 @@ export interface TlsEvent {
   tls_status: string;
   previous_tls_status: string;
   tls_certificate: { expires_at: string | null; error_code: string | null };
+  https_check?: { passed: boolean; error_code: string | null; detail: string | null };
 }
 
 /** The customer's endpoint: keeps every request; answers with whatever `answers` says next. */

@@ -3,7 +3,12 @@
 import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import type { TlsState } from "../../src/domains/model";
-import { markExpired, mirrorCertificateStatus } from "../../src/domains/repository";
+import {
+  markExpired,
+  mirrorCertificateStatus,
+  recordHttpsCheck,
+  recordWatchProbe,
+} from "../../src/domains/repository";
 import { deliverDueWebhooks } from "../../src/webhooks/delivery";
 import { type ErrorBody, newAccount, newKey, type TestAccount, uniqueDomain } from "./helpers";
 
@@ -50,7 +55,12 @@ describe("creating a webhook", () => {
     expect(created).toMatchObject({
       name: "TLS changes",
       target: "https://hooks.example.com/tls",
-      events: ["tls_status_change", "tls_certificate_renewed", "tls_error_change"],
+      events: [
+        "tls_status_change",
+        "tls_certificate_renewed",
+        "tls_error_change",
+        "https_check_change",
+      ],
       active: true,
       auth_type: "basic",
       auth_token_set: true,
@@ -270,6 +280,45 @@ describe("webhook events", () => {
     );
     expect(await markExpired(env.DB, new Date().toISOString(), 10_000)).toBeGreaterThanOrEqual(1);
     expect((await eventsOf(domain)).map((e) => e.tls_status)).toEqual(["valid", "expired"]);
+  });
+
+  it("records a self-managed domain's first check through its proxy and each change after", async () => {
+    const account = await newAccount();
+    await createWebhook(account);
+    const domain = await domainOf(account);
+    await env.DB.prepare("UPDATE tracking_domains SET https_mode = 'self_managed' WHERE domain = ?")
+      .bind(domain)
+      .run();
+    const check = (errorCode: string | null, detail: string) =>
+      recordWatchProbe(env.DB, domain, { checkedAt: new Date().toISOString(), errorCode, detail });
+    await recordHttpsCheck(env.DB, domain, {
+      checkedAt: new Date().toISOString(),
+      errorCode: null,
+      detail: "passed",
+    });
+    await check(null, "passed again"); // same result: nothing
+    await check("https:tcp", "Nothing accepted a connection");
+    await check("https:tcp", "Still nothing"); // same reason: nothing
+    await check("https:tls", "The certificate expired");
+    await check(null, "passed");
+    const { results } = await env.DB.prepare(
+      "SELECT type, https_error_code, previous_https_error_code, https_detail FROM webhook_events WHERE domain = ? ORDER BY id",
+    )
+      .bind(domain)
+      .all();
+    expect(results).toEqual(
+      [
+        [null, null, "passed"],
+        ["https:tcp", null, "Nothing accepted a connection"],
+        ["https:tls", "https:tcp", "The certificate expired"],
+        [null, "https:tls", "passed"],
+      ].map(([code, previous, detail]) => ({
+        type: "https_check_change",
+        https_error_code: code,
+        previous_https_error_code: previous,
+        https_detail: detail,
+      })),
+    );
   });
 
   it("writes nothing for an account without webhooks", async () => {

@@ -31,6 +31,7 @@ import {
 } from "../../domains/repository";
 import { verifyCname } from "../../domains/verification";
 import { logProblem, messageOf } from "../../util/log";
+import { deliverChangesOf } from "../../webhooks/delivery";
 import {
   eligibilityOf,
   forgetCertificates,
@@ -309,6 +310,8 @@ export function trackingDomainRoutes(): OpenAPIHono<AppEnv> {
         errorCode: probe.errorCode ?? null,
         detail: probe.detail,
       });
+      // A changed result wrote a webhook event (a D1 trigger): sent after the answer.
+      c.executionCtx.waitUntil(deliverChangesOf(c.env, domain.domain));
       // The proxy forwards to our endpoint with the customer's Host: the edge must know the name.
       if (probe.ok) await routeToEdge(c.env, domain);
       const after = await ownedDomain(c, domain.domain);
