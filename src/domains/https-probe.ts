@@ -210,7 +210,8 @@ async function diagnoseTls(
 
 /**
  * A passing probe, with what can be read of the proxy's certificate: its names and dates, and a
- * warning when it expires soon. A proxy that speaks only TLS 1.3 passes without them.
+ * warning when it expires soon. A proxy that speaks only TLS 1.3 passes without them, and the
+ * detail says that no warning can come.
  */
 async function passed(
   context: ProbeContext,
@@ -222,14 +223,23 @@ async function passed(
   const leaf = await readLeaf(context, address, domain, ms);
   const inspected =
     leaf instanceof Uint8Array ? inspectWorkingLeaf(leaf, context.now?.() ?? new Date()) : null;
+  const note = inspected
+    ? (inspected.warning ?? "")
+    : `We could not read its certificate (${unreadBecause(leaf)}), so we cannot warn you before it expires.`;
   return {
     ok: true,
-    detail: `HTTPS for ${domain} works through ${where} and reaches tracking-edge.${
-      inspected?.warning ? ` ${inspected.warning}` : ""
-    }`,
+    detail: `HTTPS for ${domain} works through ${where} and reaches tracking-edge.${note ? ` ${note}` : ""}`,
     address,
     ...(inspected ? { certificate: inspected.certificate } : {}),
   };
+}
+
+/** Why a working proxy's certificate could not be read, in a few words. */
+function unreadBecause(leaf: Uint8Array | { reason: string }): string {
+  if (leaf instanceof Uint8Array) return "it is not a certificate we can parse";
+  return /refused a TLS 1\.2 handshake/.test(leaf.reason)
+    ? "the proxy refused a TLS 1.2 handshake, as a TLS 1.3-only proxy does"
+    : "the TLS 1.2 handshake we read it with did not complete";
 }
 
 /**

@@ -229,6 +229,26 @@ describe("migration between self-managed and managed HTTPS", () => {
   });
 });
 
+describe("a proxy that accepts TLS 1.3 only", () => {
+  it("passes, and says its certificate cannot be read, so no expiry warning will come", async () => {
+    const name = dynamicName("tls13-only");
+    const listen = { address: "127.0.0.5", port: ports.selfManagedProxy };
+    const only13 = await startNginxProxy(listen, [
+      { name, origin: inject("workerUrl"), certificate: "good", tls13Only: true },
+    ]);
+    try {
+      await dns.addA(name, [listen.address]);
+      const result = await selfManaged(name);
+      expect(result.https).toMatchObject({ passed: true, error_code: null, certificate: null });
+      expect(result.https?.detail).toContain(
+        "We could not read its certificate (the proxy refused a TLS 1.2 handshake, as a TLS 1.3-only proxy does), so we cannot warn you before it expires.",
+      );
+    } finally {
+      await only13.stop();
+    }
+  });
+});
+
 describe("the watch over self-managed domains (Cron)", () => {
   it("turns new links to http:// with the reason when the proxy stops reaching us, and back to https:// once it does again", {
     timeout: 90_000,

@@ -1,7 +1,8 @@
 // A customer's reverse proxy, for self-managed HTTPS tests: nginx from Debian terminating TLS on
 // a loopback address of its own (and forwarding plain HTTP too), with certificates from the local stack's throwaway CA (which the worker's runtime
 // trusts), one server block per name, each forwarding to an origin with the original Host.
-// Certificates can be good, expired, or for another name. Node only.
+// Certificates can be good, expired, or for another name; a site can accept TLS 1.3 only. Node
+// only.
 import { execFileSync, spawn } from "node:child_process";
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { connect } from "node:net";
@@ -16,6 +17,9 @@ export interface ProxiedSite {
   /** Where it forwards: the worker's URL, or any other origin. */
   origin: string;
   certificate: "good" | "expired" | { otherName: string };
+  /** Accept TLS 1.3 only (give it a listen address of its own: nginx takes the protocols of an
+   * address's first server). */
+  tls13Only?: boolean;
 }
 
 export interface NginxProxy {
@@ -71,6 +75,7 @@ export async function startNginxProxy(
       server_name ${site.name};
       ssl_certificate ${cert};
       ssl_certificate_key ${key};
+      ${site.tls13Only ? "ssl_protocols TLSv1.3;" : ""}
       location / {
         proxy_pass ${site.origin};
         proxy_set_header Host $host;
