@@ -47,6 +47,7 @@ export function createApiApp(): OpenAPIHono<AppEnv> {
   }
   v1.use("/tracking-domains/:domain/verify", limitLookups);
   v1.use("/tracking-domains/:domain/certificate/check", limitLookups);
+  v1.use("/webhooks/:id/validate", limitLookups);
   v1.route("/account", accountRoutes());
   v1.route("/tracking-domains", trackingDomainRoutes());
   v1.route("/tracking-domains", certificateRoutes());

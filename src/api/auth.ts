@@ -88,7 +88,7 @@ export const limitLookups = createMiddleware<AppEnv>(async (c, next) => {
         message: "too many requests",
         code: sparkPostCodes.tooManyRequests,
         description:
-          "This account's DNS and HTTPS checks (verify, certificate/check) went over their limit for this minute; try again in a minute (Retry-After).",
+          "This account's DNS and HTTPS checks (verify, certificate/check, webhook validate) went over their limit for this minute; try again in a minute (Retry-After).",
       },
       { "retry-after": "60" },
     );

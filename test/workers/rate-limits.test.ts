@@ -1,6 +1,6 @@
 // The API's rate limit (Workers Rate Limiting; wrangler.toml sets production's, this project a
-// lower one, TEST_RATE_LIMITS): an account's DNS and HTTPS checks (verify, certificate/check) a
-// minute, across its keys. Over it: 429 in the error shape, saying which limit, with Retry-After;
+// lower one, TEST_RATE_LIMITS): an account's DNS and HTTPS checks (verify, certificate/check,
+// webhook validate) a minute, across its keys. Over it: 429 in the error shape, saying which limit, with Retry-After;
 // other calls and other accounts are unaffected. The limit counts in fixed minutes, so a run that
 // crosses a minute boundary may need up to twice the limit before the 429: the test allows that.
 import { env } from "cloudflare:test";
@@ -28,6 +28,10 @@ describe("the API's rate limit", () => {
     expect(
       (await account.call("POST", "/tracking-domains", { body: { domain, secure: false } })).status,
     ).toBe(200);
+    const hook = await account.call("POST", "/webhooks", {
+      body: { name: "checks", target: "https://hooks.example.com/tls" },
+    });
+    const { id: hookId } = ((await hook.json()) as { results: { id: string } }).results;
     const second = await newKey(account.accountId, null);
     let turn = 0;
     // Alternating keys: the checks count against the account, not the key.
@@ -43,6 +47,8 @@ describe("the API's rate limit", () => {
     expect((await response.json<ErrorBody>()).errors[0]?.description).toContain(
       "This account's DNS and HTTPS checks",
     );
+    // A webhook's test POST reaches out too: it counts against the same limit.
+    expect((await account.call("POST", `/webhooks/${hookId}/validate`)).status).toBe(429);
     // Reading is not a check: still allowed. Another account's checks are its own.
     expect((await account.call("GET", `/tracking-domains/${domain}`)).status).toBe(200);
     const stranger = await newAccount();

@@ -220,7 +220,7 @@ const routes = {
         ),
         "What the endpoint answered",
       ),
-      ...errorResponses(401, 403, 404),
+      ...errorResponses(401, 403, 404, 429),
     },
   }),
   batchStatus: createRoute({
