@@ -1,9 +1,9 @@
 // Delivering webhook events: each webhook sends the events after its cursor, in order, up to 100
 // at a time, as one signed POST. A batch that fails is sent again, the same id and the same
-// events, after 30 s, 1 min, 2 min, … at most an hour apart, and given up after a day (recorded,
-// and the events stay readable in the domain's certificate events). Runs from the Cron tick, and
-// right after a domain's certificate object changes its status, so an endpoint hears within
-// seconds. A lease in D1 keeps two deliverers from sending one batch.
+// events, after 30 s, 1 min, 2 min, … at most an hour apart, and given up after a day (recorded
+// in its attempts). Runs right after whatever changed a domain's row (its certificate object, a
+// verify call, the Cron tick's sweep and watch), so an endpoint hears within seconds, and from
+// every Cron tick for the retries. A lease in D1 keeps two deliverers from sending one batch.
 import { parseKeyRing, unwrapKey, wrapKey } from "../pki/key-wrap";
 import { forEachLimited } from "../util/concurrency";
 import { base64, fromUtf8, utf8 } from "../util/encoding";
