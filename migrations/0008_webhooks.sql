@@ -18,6 +18,8 @@ CREATE TABLE webhooks (
   events TEXT NOT NULL,
   active INTEGER NOT NULL DEFAULT 1,
   auth_type TEXT NOT NULL CHECK (auth_type IN ('none', 'basic')),
+  -- Whether an auth_token is among the secrets (so reading a webhook needs no decryption).
+  auth_token_set INTEGER NOT NULL DEFAULT 0,
   -- The signing secret and any credentials, sealed (AES-256-GCM under KEY_ENCRYPTION_KEYS).
   secrets TEXT NOT NULL,
   -- The last webhook_events.id delivered (or not wanted) by this webhook.

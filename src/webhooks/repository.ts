@@ -18,6 +18,7 @@ export interface Webhook {
   events: WebhookEventType[];
   active: boolean;
   authType: AuthType;
+  authTokenSet: boolean;
   /** Sealed; see delivery.ts. */
   secrets: string;
   cursor: number;
@@ -42,6 +43,7 @@ interface WebhookRow {
   events: string;
   active: number;
   auth_type: AuthType;
+  auth_token_set: number;
   secrets: string;
   cursor: number;
   batch_id: string | null;
@@ -65,6 +67,7 @@ const toWebhook = (row: WebhookRow): Webhook => ({
   events: JSON.parse(row.events) as WebhookEventType[],
   active: row.active === 1,
   authType: row.auth_type,
+  authTokenSet: row.auth_token_set === 1,
   secrets: row.secrets,
   cursor: row.cursor,
   batchId: row.batch_id,
@@ -88,6 +91,7 @@ export interface NewWebhook {
   events: readonly WebhookEventType[];
   active: boolean;
   authType: AuthType;
+  authTokenSet: boolean;
   secrets: string;
 }
 
@@ -96,8 +100,9 @@ export async function insertWebhook(db: D1Database, hook: NewWebhook): Promise<v
   await db
     .prepare(
       `INSERT INTO webhooks (id, account_id, subaccount_id, name, target, events, active, auth_type,
-         secrets, cursor)
-       VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, (SELECT COALESCE(MAX(id), 0) FROM webhook_events))`,
+         auth_token_set, secrets, cursor)
+       VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10,
+         (SELECT COALESCE(MAX(id), 0) FROM webhook_events))`,
     )
     .bind(
       hook.id,
@@ -108,6 +113,7 @@ export async function insertWebhook(db: D1Database, hook: NewWebhook): Promise<v
       JSON.stringify(hook.events),
       hook.active ? 1 : 0,
       hook.authType,
+      hook.authTokenSet ? 1 : 0,
       hook.secrets,
     )
     .run();
@@ -139,7 +145,8 @@ export interface WebhookChange {
   events?: readonly WebhookEventType[];
   active?: boolean;
   authType?: AuthType;
-  secrets?: string;
+  /** The sealed secrets, and whether they include an auth_token. */
+  secrets?: { sealed: string; authTokenSet: boolean };
 }
 
 /**
@@ -162,7 +169,10 @@ export async function updateWebhook(
   if (change.events !== undefined) set("events", JSON.stringify(change.events));
   if (change.active !== undefined) set("active", change.active ? 1 : 0);
   if (change.authType !== undefined) set("auth_type", change.authType);
-  if (change.secrets !== undefined) set("secrets", change.secrets);
+  if (change.secrets !== undefined) {
+    set("secrets", change.secrets.sealed);
+    set("auth_token_set", change.secrets.authTokenSet ? 1 : 0);
+  }
   const restart =
     (change.active === true && !current.active) ||
     (change.target !== undefined && change.target !== current.target);

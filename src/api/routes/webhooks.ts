@@ -246,14 +246,14 @@ const routes = {
   }),
 };
 
-const present = (w: Webhook, secrets: WebhookSecrets): z.infer<typeof WebhookSchema> => ({
+const present = (w: Webhook): z.infer<typeof WebhookSchema> => ({
   id: w.id,
   name: w.name,
   target: w.target,
   events: w.events,
   active: w.active,
   auth_type: w.authType,
-  auth_token_set: secrets.authToken !== undefined,
+  auth_token_set: w.authTokenSet,
   subaccount_id: w.subaccountId,
   last_successful: w.lastSuccessAt,
   last_failure: w.lastFailureAt,
@@ -303,7 +303,6 @@ export function webhookRoutes(): OpenAPIHono<AppEnv> {
     if (!checked.ok) throw invalidField("target", checked.reason, input);
     return checked.url;
   };
-  const view = async (env: Env, hook: Webhook) => present(hook, await openSecrets(env, hook));
 
   app.openapi(routes.create, async (c) => {
     const body = c.req.valid("json");
@@ -320,25 +319,20 @@ export function webhookRoutes(): OpenAPIHono<AppEnv> {
       events: body.events ?? webhookEventTypes,
       active: body.active ?? true,
       authType,
+      authTokenSet: secrets.authToken !== undefined,
       secrets: await sealSecrets(c.env, id, secrets),
     });
     const created = await owned(c.env, auth, id);
-    return c.json(
-      { results: { ...present(created, secrets), signing_secret: secrets.signingSecret } },
-      200,
-    );
+    return c.json({ results: { ...present(created), signing_secret: secrets.signingSecret } }, 200);
   });
 
   app.openapi(routes.list, async (c) => {
     const hooks = await listWebhooks(c.env.DB, c.get("auth"));
-    return c.json({ results: await Promise.all(hooks.map((h) => view(c.env, h))) }, 200);
+    return c.json({ results: hooks.map(present) }, 200);
   });
 
   app.openapi(routes.retrieve, async (c) =>
-    c.json(
-      { results: await view(c.env, await owned(c.env, c.get("auth"), c.req.valid("param").id)) },
-      200,
-    ),
+    c.json({ results: present(await owned(c.env, c.get("auth"), c.req.valid("param").id)) }, 200),
   );
 
   app.openapi(routes.update, async (c) => {
@@ -362,10 +356,13 @@ export function webhookRoutes(): OpenAPIHono<AppEnv> {
         body.auth_type ?? current.authType,
         body,
       );
-      change.secrets = await sealSecrets(c.env, current.id, secrets);
+      change.secrets = {
+        sealed: await sealSecrets(c.env, current.id, secrets),
+        authTokenSet: secrets.authToken !== undefined,
+      };
     }
     await updateWebhook(c.env.DB, current, change);
-    return c.json({ results: await view(c.env, await owned(c.env, auth, current.id)) }, 200);
+    return c.json({ results: present(await owned(c.env, auth, current.id)) }, 200);
   });
 
   app.openapi(routes.delete, async (c) => {
@@ -378,7 +375,10 @@ export function webhookRoutes(): OpenAPIHono<AppEnv> {
     const current = await owned(c.env, c.get("auth"), c.req.valid("param").id);
     const secrets = { ...(await openSecrets(c.env, current)), signingSecret: newSigningSecret() };
     await updateWebhook(c.env.DB, current, {
-      secrets: await sealSecrets(c.env, current.id, secrets),
+      secrets: {
+        sealed: await sealSecrets(c.env, current.id, secrets),
+        authTokenSet: secrets.authToken !== undefined,
+      },
     });
     return c.json({ results: { signing_secret: secrets.signingSecret } }, 200);
   });
