@@ -2,6 +2,8 @@
 // certificates from Pebble: the endpoint hears a domain become valid within seconds, signed so
 // that the Standard Webhooks library accepts it, with the credentials it asked for; a batch it
 // refuses is sent again, same id and same events, once the backoff has passed, and not before.
+import { createServer } from "node:http";
+import { createServer as createNetServer } from "node:net";
 import { Webhook } from "standardwebhooks";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { createLocalApiKeys } from "../../scripts/lib/api-key-sql";
@@ -93,6 +95,55 @@ describe("webhooks", () => {
       await status.json<{ results: { outcome: string; response_code: number }[] }>()
     ).results;
     expect(attempts[0]).toMatchObject({ outcome: "delivered", response_code: 200 });
+  });
+
+  it("gives up on an endpoint that never answers after 10 s, and reads only the start of a huge answer", {
+    timeout: 30_000,
+  }, async () => {
+    // One accepts the connection and says nothing; the other answers 200 with 8 MB.
+    const silent = createNetServer(() => {});
+    const chatty = createServer((_, response) => {
+      response.writeHead(200, { "content-type": "text/plain" });
+      response.end("x".repeat(8 * 1024 * 1024));
+    });
+    await Promise.all(
+      [silent, chatty].map(
+        (s) => new Promise<void>((resolve) => s.listen(0, "127.0.0.1", resolve)),
+      ),
+    );
+    const urlOf = (s: { address: () => unknown }) =>
+      `http://127.0.0.1:${(s.address() as { port: number }).port}/hook`;
+    try {
+      const validate = async (target: string) => {
+        const created = await api(key, "POST", "/webhooks", { name: "hostile", target });
+        const { id } = (await created.json<{ results: { id: string } }>()).results;
+        const started = Date.now();
+        const response = await api(key, "POST", `/webhooks/${id}/validate`);
+        const elapsed = Date.now() - started;
+        await api(key, "DELETE", `/webhooks/${id}`);
+        return {
+          elapsed,
+          results: (
+            await response.json<{
+              results: { ok: boolean; msg: string; response: { body: string } | null };
+            }>()
+          ).results,
+        };
+      };
+      const quiet = await validate(urlOf(silent));
+      expect(quiet.results).toEqual({
+        ok: false,
+        msg: "Test POST to endpoint failed: no answer within 10 s",
+        response: null,
+      });
+      expect(quiet.elapsed).toBeGreaterThanOrEqual(9_500);
+      const loud = await validate(urlOf(chatty));
+      expect(loud.results.ok).toBe(true);
+      expect(loud.results.response?.body).toBe("x".repeat(1024));
+    } finally {
+      silent.close();
+      chatty.close();
+    }
   });
 
   it("sends a refused batch again after the backoff, with the same id and events", async () => {
