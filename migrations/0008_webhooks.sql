@@ -1,7 +1,7 @@
 -- Webhooks: an account's endpoints that are told when a tracking domain's certificate changes
 -- (tls_status, a renewal, a new or cleared error) or, for a self-managed domain, when the check
--- through the customer's own CDN or proxy starts or stops failing. Events are written by
--- triggers in the same
+-- through the customer's own CDN or proxy starts or stops failing; and, for webhooks that ask
+-- for them, every click and open. Events are written by triggers in the same
 -- statement that changes the domain's row, whoever changes it (the domain's certificate object,
 -- the sweep marking a certificate expired), so none is lost between the change and its event.
 -- Each webhook delivers the events after its cursor, in order, in batches (src/webhooks).
@@ -45,12 +45,13 @@ CREATE TABLE webhook_events (
   id INTEGER PRIMARY KEY AUTOINCREMENT,
   type TEXT NOT NULL
     CHECK (type IN ('tls_status_change', 'tls_certificate_renewed', 'tls_error_change',
-      'https_check_change')),
+      'https_check_change', 'click', 'open')),
   account_id INTEGER NOT NULL,
   subaccount_id INTEGER NOT NULL,
   domain TEXT NOT NULL,
-  tls_status TEXT NOT NULL,
-  previous_tls_status TEXT NOT NULL,
+  -- Certificate events: the domain's status after and before.
+  tls_status TEXT,
+  previous_tls_status TEXT,
   error_code TEXT,
   error_detail TEXT,
   action_by TEXT,
@@ -62,6 +63,8 @@ CREATE TABLE webhook_events (
   https_error_code TEXT,
   https_detail TEXT,
   previous_https_error_code TEXT,
+  -- Clicks and opens: the engagement event's fields, as JSON.
+  details TEXT,
   created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
 );
 
@@ -144,4 +147,18 @@ BEGIN
     OLD.tls_status, NEW.tls_error_code, NEW.tls_error_detail, NEW.tls_action_by,
     NEW.tls_issued_at, NEW.tls_expires_at, NEW.tls_renews_at,
     NEW.https_checked_at, NEW.https_error_code, NEW.https_detail, OLD.https_error_code);
+END;
+
+-- A click or an open, for the account's active webhooks that ask for that type. A queue message
+-- delivered twice inserts nothing the second time (ON CONFLICT DO NOTHING), so no event twice.
+CREATE TRIGGER webhook_engagement AFTER INSERT ON engagement_events
+WHEN EXISTS (SELECT 1 FROM webhooks WHERE account_id = NEW.account_id AND active = 1
+  AND instr(events, '"' || NEW.type || '"') > 0)
+BEGIN
+  INSERT INTO webhook_events (type, account_id, subaccount_id, domain, details)
+  VALUES (NEW.type, NEW.account_id, NEW.subaccount_id, NEW.tracking_domain,
+    json_object('event_id', NEW.id, 'occurred_at', NEW.occurred_at,
+      'message_id', NEW.message_id, 'recipient_id', NEW.recipient_id,
+      'link_name', NEW.link_name, 'target_url', NEW.target_url,
+      'user_agent', NEW.user_agent, 'ip_prefix', NEW.ip_prefix, 'secure', NEW.secure));
 END;

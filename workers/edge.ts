@@ -15,7 +15,11 @@ import { clickPrefix, handleTrackingLink, openPrefix, signingRing } from "../src
 import type { SigningRing } from "../src/tracking/link-token";
 import { serveUi, uiPrefix } from "../src/ui/serve";
 import { type RequestTarget, requestTarget } from "../src/util/request-target";
-import { deliverDueWebhooks, webhookHistoryRetentionMs } from "../src/webhooks/delivery";
+import {
+  deliverChangesOf,
+  deliverDueWebhooks,
+  webhookHistoryRetentionMs,
+} from "../src/webhooks/delivery";
 import { pruneWebhookHistory } from "../src/webhooks/repository";
 
 export { AcmeAccount } from "../durable-objects/acme-account";
@@ -71,7 +75,9 @@ export default {
     for (const outcome of outcomes) if (outcome.status === "rejected") throw outcome.reason;
   },
 
-  async queue(batch, env): Promise<void> {
+  async queue(batch, env, ctx): Promise<void> {
     await consumeEngagementBatch(batch, env.DB);
+    // Webhooks that asked for clicks and opens: what this batch wrote goes out now.
+    ctx.waitUntil(deliverChangesOf(env, null));
   },
 } satisfies ExportedHandler<Env>;

@@ -684,7 +684,11 @@ const eventLabels = {
   tls_certificate_renewed: "Certificate renewed",
   tls_error_change: "A problem appears, changes or clears",
   https_check_change: "The check through your own CDN or proxy fails or recovers",
+  click: "A link is clicked (every click)",
+  open: "An email is opened (every open)",
 };
+/** Clicks and opens are many: asked for, never preselected. */
+const highVolumeEvents = new Set(["click", "open"]);
 
 async function renderWebhooks() {
   const hooks = await api("GET", "/webhooks");
@@ -775,7 +779,12 @@ function newWebhookForm() {
           h(
             "label",
             {},
-            h("input", { type: "checkbox", name: "events", value, checked: true }),
+            h("input", {
+              type: "checkbox",
+              name: "events",
+              value,
+              checked: !highVolumeEvents.has(value),
+            }),
             h("span", {}, label),
           ),
         ),

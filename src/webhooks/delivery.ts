@@ -30,6 +30,8 @@ export const deliveryLimits = {
   leaseMs: 60_000,
   giveUpAfterMs: 86_400_000,
   webhooksPerRun: 50,
+  /** Batches one webhook may send in a row in one run while more are waiting (clicks). */
+  batchesPerRun: 10,
   concurrency: 5,
   responseBodyBytes: 1024,
 } as const;
@@ -165,8 +167,12 @@ export async function deliverDueWebhooks(
   const report: DeliveryReport = { webhooks: due.length, delivered: 0, failed: 0, dropped: 0 };
   await forEachLimited(due, deliveryLimits.concurrency, async (id) => {
     try {
-      const outcome = await deliverNext(env, id, now);
-      if (outcome) report[outcome]++;
+      // Batch after batch while a full one went out and more wait, up to batchesPerRun.
+      for (let sent = 0; sent < deliveryLimits.batchesPerRun; sent++) {
+        const step = await deliverNext(env, id, now);
+        if (step.outcome) report[step.outcome]++;
+        if (!step.more || step.outcome === "failed" || step.outcome === "dropped") break;
+      }
     } catch (error) {
       report.failed++;
       logProblem("webhook_delivery_failed", { webhook: id, message: messageOf(error) });
@@ -177,11 +183,11 @@ export async function deliverDueWebhooks(
 }
 
 /**
- * Right after `domain`'s row changed: delivers what its account's webhooks have due, so an
- * endpoint hears within seconds rather than at the next Cron tick. Never rejects: what fails
- * here is the Cron's to retry.
+ * Right after `domain`'s row changed (or, with null, after clicks and opens were written):
+ * delivers what is due, so an endpoint hears within seconds rather than at the next Cron tick.
+ * Never rejects: what fails here is the Cron's to retry.
  */
-export async function deliverChangesOf(env: Env, domain: string): Promise<void> {
+export async function deliverChangesOf(env: Env, domain: string | null): Promise<void> {
   try {
     await deliverDueWebhooks(env, new Date(), domain);
   } catch (error) {
@@ -189,28 +195,32 @@ export async function deliverChangesOf(env: Env, domain: string): Promise<void> 
   }
 }
 
+interface Step {
+  /** What became of a batch; null when nothing was sent (nothing wanted, or held elsewhere). */
+  outcome: "delivered" | "failed" | "dropped" | null;
+  /** A full batch's worth was read: more may be waiting. */
+  more: boolean;
+}
+
 /** One batch of one webhook, if nobody else is sending it. */
-async function deliverNext(
-  env: Env,
-  id: string,
-  now: Date,
-): Promise<"delivered" | "failed" | "dropped" | null> {
+async function deliverNext(env: Env, id: string, now: Date): Promise<Step> {
   const leaseUntil = new Date(now.getTime() + deliveryLimits.leaseMs).toISOString();
   const hook = await claimWebhook(env.DB, id, now.toISOString(), leaseUntil);
-  if (!hook) return null;
+  if (!hook) return { outcome: null, more: false };
   const read = await eventsAfterCursor(
     env.DB,
     hook,
     hook.batchLastEventId,
     deliveryLimits.eventsPerBatch,
   );
+  const more = read.length === deliveryLimits.eventsPerBatch;
   const last = read.at(-1);
   const lastEventId = hook.batchLastEventId ?? last?.id ?? hook.cursor;
   const events = read.filter((e) => hook.events.includes(e.type));
   if (events.length === 0) {
     // Nothing it wants (or a batch whose events were pruned): move on without a POST.
-    await finishBatch(env.DB, hook, leaseUntil, lastEventId, null);
-    return null;
+    await finishBatch(env.DB, hook, leaseUntil, lastEventId, null, now);
+    return { outcome: null, more };
   }
   const batchId = hook.batchId ?? crypto.randomUUID();
   const attempt = hook.batchAttempts + 1;
@@ -225,14 +235,21 @@ async function deliverNext(
     attemptedAt: new Date().toISOString(),
   };
   if (result.ok) {
-    await finishBatch(env.DB, hook, leaseUntil, lastEventId, record);
-    return "delivered";
+    await finishBatch(env.DB, hook, leaseUntil, lastEventId, record, now);
+    return { outcome: "delivered", more };
   }
   const failingSince = Date.parse(hook.batchFirstAttemptAt ?? record.attemptedAt);
   if (now.getTime() - failingSince >= deliveryLimits.giveUpAfterMs) {
-    await finishBatch(env.DB, hook, leaseUntil, lastEventId, { ...record, outcome: "dropped" });
+    await finishBatch(
+      env.DB,
+      hook,
+      leaseUntil,
+      lastEventId,
+      { ...record, outcome: "dropped" },
+      now,
+    );
     logProblem("webhook_batch_dropped", { webhook: hook.id, batchId, failure: result.failure });
-    return "dropped";
+    return { outcome: "dropped", more };
   }
   const retryAt = new Date(now.getTime() + retryDelayMs(attempt)).toISOString();
   await retryBatch(
@@ -249,5 +266,5 @@ async function deliverNext(
     attempt,
     failure: result.failure,
   });
-  return "failed";
+  return { outcome: "failed", more };
 }

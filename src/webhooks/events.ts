@@ -1,9 +1,11 @@
 // What a webhook is told: a tracking domain's certificate changed, or the check through a
-// self-managed domain's own CDN or proxy started or stopped failing. The events are written by
-// D1 triggers (migrations/0008_webhooks.sql) and sent in SparkPost's shape: a JSON array of
-// {"msys": {"<event class>": {…}}}, so an endpoint that takes SparkPost's webhooks can take ours.
+// self-managed domain's own CDN or proxy started or stopped failing; and, when asked for, each
+// click and open. The events are written by D1 triggers (migrations/0008_webhooks.sql) and sent
+// in SparkPost's shape: a JSON array of {"msys": {"<event class>": {…}}}, so an endpoint that
+// takes SparkPost's webhooks can take ours (clicks and opens as its track_event class).
 
-export const webhookEventTypes = [
+/** What a webhook gets when it does not say: the certificate events, not the clicks. */
+export const certificateEventTypes = [
   /** tls_status changed (pending → valid, valid → expired, …). */
   "tls_status_change",
   /** A valid domain's certificate was replaced by a renewed one. */
@@ -13,10 +15,15 @@ export const webhookEventTypes = [
   /** A self-managed domain's check through the customer's proxy: first result, or a change. */
   "https_check_change",
 ] as const;
+
+export const webhookEventTypes = [...certificateEventTypes, "click", "open"] as const;
 export type WebhookEventType = (typeof webhookEventTypes)[number];
 
-/** The event class in the payload (SparkPost nests each event under its class). */
-export const eventClass = "tracking_domain_event";
+/** The event classes in the payload (SparkPost nests each event under its class). */
+export const eventClasses = {
+  certificate: "tracking_domain_event",
+  engagement: "track_event",
+} as const;
 
 export interface WebhookEvent {
   id: number;
@@ -24,8 +31,9 @@ export interface WebhookEvent {
   accountId: number;
   subaccountId: number;
   domain: string;
-  tlsStatus: string;
-  previousTlsStatus: string;
+  /** Certificate events: the status after and before (null for clicks and opens). */
+  tlsStatus: string | null;
+  previousTlsStatus: string | null;
   errorCode: string | null;
   errorDetail: string | null;
   actionBy: string | null;
@@ -39,18 +47,54 @@ export interface WebhookEvent {
     detail: string | null;
     previousErrorCode: string | null;
   } | null;
+  /** Clicks and opens: the engagement event as written (see migrations/0008_webhooks.sql). */
+  engagement: EngagementDetails | null;
   createdAt: string;
 }
 
+export interface EngagementDetails {
+  event_id: string;
+  occurred_at: string;
+  message_id: string | null;
+  recipient_id: string | null;
+  link_name: string | null;
+  target_url: string | null;
+  user_agent: string | null;
+  ip_prefix: string | null;
+  secure: number;
+}
+
 export interface EventPayload {
-  msys: { [eventClass]: Record<string, unknown> };
+  msys: Record<string, Record<string, unknown>>;
 }
 
 /** One event as the endpoint receives it. */
 export function payloadOf(event: WebhookEvent): EventPayload {
+  const e = event.engagement;
+  if (e) {
+    // SparkPost's field names where it has the field; no raw IP address, only its network.
+    return {
+      msys: {
+        [eventClasses.engagement]: {
+          type: event.type,
+          event_id: e.event_id,
+          timestamp: e.occurred_at,
+          tracking_domain: event.domain,
+          subaccount_id: event.subaccountId,
+          message_id: e.message_id,
+          recipient_id: e.recipient_id,
+          target_link_name: e.link_name,
+          target_link_url: e.target_url,
+          user_agent: e.user_agent,
+          ip_prefix: e.ip_prefix,
+          secure: e.secure === 1,
+        },
+      },
+    };
+  }
   return {
     msys: {
-      [eventClass]: {
+      [eventClasses.certificate]: {
         type: event.type,
         event_id: String(event.id),
         timestamp: event.createdAt,
@@ -99,6 +143,7 @@ export function sampleEvent(now: Date): WebhookEvent {
     expiresAt: new Date(now.getTime() + 90 * 86_400_000).toISOString(),
     renewsAt: new Date(now.getTime() + 60 * 86_400_000).toISOString(),
     https: null,
+    engagement: null,
     createdAt: now.toISOString(),
   };
 }

@@ -1,7 +1,7 @@
 // Webhooks, their events and their delivery attempts in D1 (migrations/0008_webhooks.sql).
 // A webhook is visible to its account; one made for a subaccount, to that subaccount too.
 import type { OwnerScope } from "../domains/repository";
-import type { WebhookEvent, WebhookEventType } from "./events";
+import type { EngagementDetails, WebhookEvent, WebhookEventType } from "./events";
 
 const now = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')";
 const ownedBy = "account_id = ?1 AND (?2 IS NULL OR subaccount_id = ?2)";
@@ -245,8 +245,8 @@ interface EventRow {
   account_id: number;
   subaccount_id: number;
   domain: string;
-  tls_status: string;
-  previous_tls_status: string;
+  tls_status: string | null;
+  previous_tls_status: string | null;
   error_code: string | null;
   error_detail: string | null;
   action_by: string | null;
@@ -257,6 +257,7 @@ interface EventRow {
   https_error_code: string | null;
   https_detail: string | null;
   previous_https_error_code: string | null;
+  details: string | null;
   created_at: string;
 }
 
@@ -299,6 +300,7 @@ export async function eventsAfterCursor(
             detail: r.https_detail,
             previousErrorCode: r.previous_https_error_code,
           },
+    engagement: r.details === null ? null : (JSON.parse(r.details) as EngagementDetails),
     createdAt: r.created_at,
   }));
 }
@@ -332,7 +334,8 @@ const insertAttempt = (db: D1Database, webhookId: string, a: AttemptRecord) =>
 
 /**
  * The batch is done with (delivered, given up, or nothing in it was wanted): the cursor moves past
- * it and the webhook is released. Only while the caller still holds it (`leaseUntil`).
+ * it and the webhook is released, due again from `at`. Only while the caller still holds it
+ * (`leaseUntil`).
  */
 export async function finishBatch(
   db: D1Database,
@@ -340,12 +343,13 @@ export async function finishBatch(
   leaseUntil: string,
   lastEventId: number,
   attempt: AttemptRecord | null,
+  at: Date,
 ): Promise<void> {
   const statements = [
     db
       .prepare(
         `UPDATE webhooks SET cursor = ?3, batch_id = NULL, batch_last_event_id = NULL,
-           batch_attempts = 0, batch_first_attempt_at = NULL, next_attempt_at = ${now},
+           batch_attempts = 0, batch_first_attempt_at = NULL, next_attempt_at = ?7,
            lease_until = NULL,
            last_success_at = CASE WHEN ?4 = 'delivered' THEN ?5 ELSE last_success_at END,
            last_failure_at = CASE WHEN ?4 = 'dropped' THEN ?5 ELSE last_failure_at END,
@@ -359,6 +363,7 @@ export async function finishBatch(
         attempt?.outcome ?? null,
         attempt?.attemptedAt ?? null,
         attempt?.failure ?? null,
+        at.toISOString(),
       ),
   ];
   if (attempt) statements.push(insertAttempt(db, hook.id, attempt));

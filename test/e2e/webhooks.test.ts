@@ -7,6 +7,7 @@ import { createServer as createNetServer } from "node:net";
 import { Webhook } from "standardwebhooks";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { createLocalApiKeys } from "../../scripts/lib/api-key-sql";
+import { getVia } from "../../scripts/lib/get-via";
 import { type Received, WebhookEndpoint } from "../support/webhook-endpoint";
 import {
   api,
@@ -203,5 +204,96 @@ describe("webhooks", () => {
       results: { retrying: unknown };
     }>();
     expect(healed.results.retrying).toBeNull();
+  });
+});
+
+describe("webhooks for clicks and opens", () => {
+  const clicks = new WebhookEndpoint();
+  let clickHook: { id: string; signing_secret: string };
+  let domain = "";
+
+  beforeAll(async () => {
+    await clicks.start();
+    const created = await api(key, "POST", "/webhooks", {
+      name: "Engagement",
+      target: clicks.url,
+      events: ["click", "open"],
+    });
+    expect(created.status).toBe(200);
+    clickHook = (await created.json<{ results: typeof clickHook }>()).results;
+    domain = await verifiedManagedDomain(key, dynamicName("webhook-clicks"));
+    await api(key, "POST", "/sending-domains", {
+      domain: `mail-${domain}`,
+      tracking_domain: domain,
+    });
+    // Issuance done and its events passed over (this webhook wants none of them), so that what
+    // follows is all clicks and opens.
+    await waitForDomain(key, domain, (d) => d.status.tls_status === "valid");
+    await cronTick();
+  });
+
+  afterAll(async () => {
+    await api(key, "DELETE", `/webhooks/${clickHook.id}`);
+    await clicks.stop();
+  });
+
+  const engagementOf = (r: Received) =>
+    (JSON.parse(r.body) as { msys: { track_event?: Record<string, unknown> } }[])
+      .map((p) => p.msys.track_event)
+      .filter((e) => e?.tracking_domain === domain);
+
+  it("sends each click, in SparkPost's track_event shape, within seconds of the click", {
+    timeout: 30_000,
+  }, async () => {
+    const minted = await api(key, "POST", "/tracking-links", {
+      sending_domain: `mail-${domain}`,
+      message_id: "msg-webhook-1",
+      recipient_id: "rcpt-7",
+      links: [{ url: "https://shop.example/spring?utm=mail", name: "spring-sale" }],
+    });
+    const link = (await minted.json<{ results: { links: { tracked_url: string }[] } }>()).results
+      .links[0]?.tracked_url as string;
+    const worker = new URL(inject("workerUrl"));
+    const clicked = await getVia(link.replace(/^https:/, "http:"), {
+      host: worker.hostname,
+      port: Number(worker.port),
+    });
+    expect(clicked.status).toBe(302);
+
+    const heard = await until(
+      "the click",
+      () => clicks.received.flatMap((r) => engagementOf(r).map((event) => ({ event, r })))[0],
+    );
+    expect(heard.event).toMatchObject({
+      type: "click",
+      tracking_domain: domain,
+      message_id: "msg-webhook-1",
+      recipient_id: "rcpt-7",
+      target_link_name: "spring-sale",
+      target_link_url: "https://shop.example/spring?utm=mail",
+      secure: false,
+    });
+    expect(heard.event).not.toHaveProperty("ip_address");
+    new Webhook(clickHook.signing_secret).verify(heard.r.body, {
+      "webhook-id": String(heard.r.headers["webhook-id"]),
+      "webhook-timestamp": String(heard.r.headers["webhook-timestamp"]),
+      "webhook-signature": String(heard.r.headers["webhook-signature"]),
+    });
+    // The certificate webhook did not ask for clicks and got none.
+    expect(endpoint.received.some((r) => r.body.includes('"track_event"'))).toBe(false);
+  });
+
+  it("sends a backlog in batches of 100, one after another in the same run", async () => {
+    const before = clicks.received.length;
+    // 250 opens written straight into D1, as the Queue consumer would write them.
+    d1Execute(
+      `WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 250)
+       INSERT INTO engagement_events (id, type, occurred_at, tracking_domain, account_id, subaccount_id, secure)
+       SELECT 'backlog-${domain}-' || i, 'open', strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), '${domain}',
+              (SELECT account_id FROM tracking_domains WHERE domain = '${domain}'), 0, 0 FROM n`,
+    );
+    await cronTick();
+    const batches = clicks.received.slice(before).map((r) => engagementOf(r).length);
+    expect(batches).toEqual([100, 100, 50]);
   });
 });

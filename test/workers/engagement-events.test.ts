@@ -47,7 +47,7 @@ function flakyDb(failures: number): D1Database {
 async function consume(bodies: unknown[], db: D1Database) {
   const batch = createMessageBatch("tracking-edge-engagement", messages(bodies));
   const ctx = createExecutionContext();
-  await worker.queue(batch, { ...env, DB: db });
+  await worker.queue(batch, { ...env, DB: db }, ctx);
   return getQueueResult(batch, ctx);
 }
 

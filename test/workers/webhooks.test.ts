@@ -9,6 +9,7 @@ import {
   recordHttpsCheck,
   recordWatchProbe,
 } from "../../src/domains/repository";
+import { writeEvents } from "../../src/tracking/events";
 import { deliverDueWebhooks } from "../../src/webhooks/delivery";
 import { type ErrorBody, newAccount, newKey, type TestAccount, uniqueDomain } from "./helpers";
 
@@ -319,6 +320,49 @@ describe("webhook events", () => {
         https_detail: detail,
       })),
     );
+  });
+
+  it("records clicks and opens only for active webhooks that ask for them, and once each", async () => {
+    const clicksOnly = await newAccount();
+    await createWebhook(clicksOnly, { events: ["click"] });
+    const certificatesOnly = await newAccount();
+    await createWebhook(certificatesOnly); // the default: certificate events
+    const switchedOff = await newAccount();
+    await createWebhook(switchedOff, { events: ["click", "open"], active: false });
+    const event = (account: TestAccount, type: "click" | "open", n: number) => ({
+      id: `${account.accountId}-${type}-${n}`,
+      type,
+      occurredAt: new Date().toISOString(),
+      trackingDomain: "track.example.com",
+      accountId: account.accountId,
+      subaccountId: 0,
+      messageId: "m1",
+      recipientId: null,
+      linkName: null,
+      targetUrl: "https://shop.example/",
+      userAgent: "test",
+      ipPrefix: "192.0.2.0/24",
+      secure: true,
+    });
+    const events = [clicksOnly, certificatesOnly, switchedOff].flatMap((a) => [
+      event(a, "click", 1),
+      event(a, "open", 1),
+    ]);
+    await writeEvents(env.DB, events);
+    await writeEvents(env.DB, events); // a redelivered queue message
+    const written = async (account: TestAccount) =>
+      (
+        await env.DB.prepare(
+          "SELECT type, json_extract(details, '$.event_id') AS id FROM webhook_events WHERE account_id = ?",
+        )
+          .bind(account.accountId)
+          .all()
+      ).results;
+    expect(await written(clicksOnly)).toEqual([
+      { type: "click", id: `${clicksOnly.accountId}-click-1` },
+    ]);
+    expect(await written(certificatesOnly)).toEqual([]);
+    expect(await written(switchedOff)).toEqual([]);
   });
 
   it("writes nothing for an account without webhooks", async () => {

@@ -7,7 +7,7 @@ import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import { loadConfig } from "../../config";
 import { base64Url } from "../../util/encoding";
 import { openSecrets, postEvents, sealSecrets, type WebhookSecrets } from "../../webhooks/delivery";
-import { sampleEvent, webhookEventTypes } from "../../webhooks/events";
+import { certificateEventTypes, sampleEvent, webhookEventTypes } from "../../webhooks/events";
 import {
   type AuthType,
   deleteWebhook,
@@ -67,11 +67,10 @@ const Credentials = z.strictObject({
 const fields = {
   name: z.string().trim().min(1).max(1024),
   target: z.string().max(maxTargetLength).openapi({ example: "https://example.com/hooks/tls" }),
-  events: z
-    .array(z.enum(webhookEventTypes))
-    .min(1)
-    .max(webhookEventTypes.length)
-    .openapi({ description: "Default: all of them" }),
+  events: z.array(z.enum(webhookEventTypes)).min(1).max(webhookEventTypes.length).openapi({
+    description:
+      "Default: the certificate events (tls_status_change, tls_certificate_renewed, tls_error_change, https_check_change); click and open only when asked for",
+  }),
   active: z.boolean(),
   auth_type: z.enum(["none", "basic"]),
   auth_credentials: Credentials.openapi({ description: "For auth_type basic" }),
@@ -316,7 +315,7 @@ export function webhookRoutes(): OpenAPIHono<AppEnv> {
       subaccountId: auth.subaccountId,
       name: body.name,
       target: target(c.env, body.target),
-      events: body.events ?? webhookEventTypes,
+      events: body.events ?? certificateEventTypes,
       active: body.active ?? true,
       authType,
       authTokenSet: secrets.authToken !== undefined,
