@@ -277,9 +277,9 @@ export class DomainCertificate extends DurableObject<Env> {
     );
     if (!Number.isFinite(at)) await this.ctx.storage.deleteAlarm();
     else await this.ctx.storage.setAlarm(at);
-    // A change of status wrote a webhook event (a D1 trigger): send it now, once the next step
-    // is armed.
-    if (mirrored) await deliverChangesOf(this.env, state.domain);
+    // If the mirror changed what a webhook hears of, a D1 trigger wrote the event: send it now,
+    // once the next step is armed.
+    if (mirrored) await deliverChangesOf(this.env, { domain: state.domain });
   }
 
   #stepContext(): StepContext {

@@ -76,8 +76,8 @@ export default {
   },
 
   async queue(batch, env, ctx): Promise<void> {
-    await consumeEngagementBatch(batch, env.DB);
+    const accounts = await consumeEngagementBatch(batch, env.DB);
     // Webhooks that asked for clicks and opens: what this batch wrote goes out now.
-    ctx.waitUntil(deliverChangesOf(env, null));
+    if (accounts.length > 0) ctx.waitUntil(deliverChangesOf(env, { accounts }));
   },
 } satisfies ExportedHandler<Env>;

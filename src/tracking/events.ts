@@ -99,11 +99,12 @@ export async function writeEvents(
  * The Queue consumer: validates each message and each event in it, writes the valid events in
  * one transaction, then acknowledges the messages; if the write fails, they are all retried.
  * What is malformed is logged and dropped, so one bad event cannot hold the others back.
+ * Returns the accounts whose events were written (their webhooks may have clicks to send).
  */
 export async function consumeEngagementBatch(
   batch: MessageBatch<unknown>,
   db: D1Database,
-): Promise<void> {
+): Promise<number[]> {
   const events: EngagementEvent[] = [];
   const carrying: Message<unknown>[] = [];
   const dropped = (message: Message<unknown>, problem: string | undefined) =>
@@ -129,6 +130,7 @@ export async function consumeEngagementBatch(
   try {
     await writeEvents(db, events);
     for (const message of carrying) message.ack();
+    return [...new Set(events.map((e) => e.accountId))];
   } catch (error) {
     logProblem("engagement_batch_failed", {
       messages: carrying.length,
@@ -136,6 +138,7 @@ export async function consumeEngagementBatch(
       message: messageOf(error),
     });
     for (const message of carrying) message.retry({ delaySeconds: 5 });
+    return [];
   }
 }
 

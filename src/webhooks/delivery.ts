@@ -17,6 +17,7 @@ import {
   finishBatch,
   retryBatch,
   type Webhook,
+  type WebhookScope,
 } from "./repository";
 import { signDelivery } from "./signing";
 
@@ -157,13 +158,13 @@ export interface DeliveryReport {
   dropped: number;
 }
 
-/** Delivers what is due: every account's webhooks, or only those of the account owning `domain`. */
+/** Delivers what is due: every account's webhooks, or only those of the accounts in `scope`. */
 export async function deliverDueWebhooks(
   env: Env,
   now: Date,
-  domain: string | null = null,
+  scope: WebhookScope = {},
 ): Promise<DeliveryReport> {
-  const due = await dueWebhooks(env.DB, now.toISOString(), deliveryLimits.webhooksPerRun, domain);
+  const due = await dueWebhooks(env.DB, now.toISOString(), deliveryLimits.webhooksPerRun, scope);
   const report: DeliveryReport = { webhooks: due.length, delivered: 0, failed: 0, dropped: 0 };
   await forEachLimited(due, deliveryLimits.concurrency, async (id) => {
     try {
@@ -183,15 +184,15 @@ export async function deliverDueWebhooks(
 }
 
 /**
- * Right after `domain`'s row changed (or, with null, after clicks and opens were written):
- * delivers what is due, so an endpoint hears within seconds rather than at the next Cron tick.
- * Never rejects: what fails here is the Cron's to retry.
+ * Right after a domain's row changed, or clicks and opens were written: delivers what those
+ * accounts' webhooks have due, so an endpoint hears within seconds rather than at the next Cron
+ * tick. Never rejects: what fails here is the Cron's to retry.
  */
-export async function deliverChangesOf(env: Env, domain: string | null): Promise<void> {
+export async function deliverChangesOf(env: Env, scope: WebhookScope): Promise<void> {
   try {
-    await deliverDueWebhooks(env, new Date(), domain);
+    await deliverDueWebhooks(env, new Date(), scope);
   } catch (error) {
-    logProblem("webhook_delivery_failed", { domain, message: messageOf(error) });
+    logProblem("webhook_delivery_failed", { ...scope, message: messageOf(error) });
   }
 }
 

@@ -196,26 +196,33 @@ export async function deleteWebhook(db: D1Database, id: string): Promise<void> {
   ]);
 }
 
+/** Whose webhooks: the account that owns `domain`, the `accounts` listed, or (neither) all. */
+export interface WebhookScope {
+  domain?: string;
+  accounts?: readonly number[];
+}
+
 /**
  * Active webhooks with events to deliver whose next attempt is due and that nobody holds, the
- * most overdue first; when `domain` is given, only those of the account that owns it.
+ * most overdue first, within `scope`.
  */
 export async function dueWebhooks(
   db: D1Database,
   at: string,
   limit: number,
-  domain: string | null = null,
+  scope: WebhookScope = {},
 ): Promise<string[]> {
   const { results } = await db
     .prepare(
       `SELECT id FROM webhooks w
        WHERE active = 1 AND next_attempt_at <= ?1 AND (lease_until IS NULL OR lease_until <= ?1)
          AND (?3 IS NULL OR account_id = (SELECT account_id FROM tracking_domains WHERE domain = ?3))
+         AND (?4 IS NULL OR account_id IN (SELECT value FROM json_each(?4)))
          AND EXISTS (SELECT 1 FROM webhook_events e WHERE e.account_id = w.account_id
            AND e.id > w.cursor AND (w.subaccount_id IS NULL OR e.subaccount_id = w.subaccount_id))
        ORDER BY next_attempt_at LIMIT ?2`,
     )
-    .bind(at, limit, domain)
+    .bind(at, limit, scope.domain ?? null, scope.accounts ? JSON.stringify(scope.accounts) : null)
     .all<{ id: string }>();
   return results.map((r) => r.id);
 }

@@ -425,23 +425,23 @@ describe("delivery when the endpoint cannot be reached", () => {
   it("retries with backoff, then gives the batch up after a day and moves on", async () => {
     const { account, hook, domain } = await webhookWithEvent();
     const start = Date.now();
-    const first = await deliverDueWebhooks(env, new Date(start), uniqueDomain());
+    const first = await deliverDueWebhooks(env, new Date(start), { domain: uniqueDomain() });
     expect(first.webhooks).toBe(0); // another account's domain: not this webhook's turn
 
-    await deliverDueWebhooks(env, new Date(start), domain);
+    await deliverDueWebhooks(env, new Date(start), { domain });
     let [latest] = await attemptsOf(account, hook.id);
     expect(latest).toMatchObject({ attempts: 1, outcome: "failed" });
     expect(latest?.failure_code).toMatch(/^could not connect/);
 
     // Not due again until the backoff has passed (30 s).
-    expect((await deliverDueWebhooks(env, new Date(start + 10_000), domain)).failed).toBe(0);
-    await deliverDueWebhooks(env, new Date(start + 31_000), domain);
+    expect((await deliverDueWebhooks(env, new Date(start + 10_000), { domain })).failed).toBe(0);
+    await deliverDueWebhooks(env, new Date(start + 31_000), { domain });
     [latest] = await attemptsOf(account, hook.id);
     expect(latest).toMatchObject({ attempts: 2, outcome: "failed" });
 
     // A day after the first failure the batch is given up, recorded, and the webhook moves on.
     const dayLater = new Date(start + 86_400_000 + 60_000);
-    expect((await deliverDueWebhooks(env, dayLater, domain)).dropped).toBe(1);
+    expect((await deliverDueWebhooks(env, dayLater, { domain })).dropped).toBe(1);
     const attempts = await attemptsOf(account, hook.id);
     expect(attempts[0]).toMatchObject({ attempts: 3, outcome: "dropped" });
     expect(new Set(attempts.map((a) => a.batch_id)).size).toBe(1);
@@ -451,7 +451,7 @@ describe("delivery when the endpoint cannot be reached", () => {
     expect(view.results.retrying).toBeNull();
     expect(view.results.last_failure_reason).toMatch(/^could not connect/);
     expect(
-      (await deliverDueWebhooks(env, new Date(dayLater.getTime() + 1000), domain)).failed,
+      (await deliverDueWebhooks(env, new Date(dayLater.getTime() + 1000), { domain })).failed,
     ).toBe(0);
   });
 
@@ -459,17 +459,19 @@ describe("delivery when the endpoint cannot be reached", () => {
     const { account, hook, domain } = await webhookWithEvent();
     const off = await account.call("PUT", `/webhooks/${hook.id}`, { body: { active: false } });
     expect(off.status).toBe(200);
-    expect((await deliverDueWebhooks(env, new Date(Date.now() + 1000), domain)).webhooks).toBe(0);
+    expect((await deliverDueWebhooks(env, new Date(Date.now() + 1000), { domain })).webhooks).toBe(
+      0,
+    );
     expect(await attemptsOf(account, hook.id)).toEqual([]);
 
     await account.call("PUT", `/webhooks/${hook.id}`, { body: { active: true } });
-    await deliverDueWebhooks(env, new Date(Date.now() + 1000), domain);
+    await deliverDueWebhooks(env, new Date(Date.now() + 1000), { domain });
     expect(await attemptsOf(account, hook.id)).toEqual([]); // what happened while off is not sent
 
     await env.DB.prepare("UPDATE tracking_domains SET tls_status = 'valid' WHERE domain = ?")
       .bind(domain)
       .run();
-    await deliverDueWebhooks(env, new Date(Date.now() + 1000), domain);
+    await deliverDueWebhooks(env, new Date(Date.now() + 1000), { domain });
     const attempts = await attemptsOf(account, hook.id);
     expect(attempts).toHaveLength(1);
     expect(attempts[0]).toMatchObject({ attempts: 1, outcome: "failed" });
@@ -477,7 +479,7 @@ describe("delivery when the endpoint cannot be reached", () => {
 
   it("sends nothing a webhook did not ask for, and moves past it", async () => {
     const { account, hook, domain } = await webhookWithEvent(["tls_certificate_renewed"]);
-    await deliverDueWebhooks(env, new Date(Date.now() + 1000), domain);
+    await deliverDueWebhooks(env, new Date(Date.now() + 1000), { domain });
     expect(await attemptsOf(account, hook.id)).toEqual([]);
     const row = await env.DB.prepare("SELECT cursor FROM webhooks WHERE id = ?")
       .bind(hook.id)
@@ -502,7 +504,7 @@ describe("delivery when the endpoint cannot be reached", () => {
     await env.DB.prepare("UPDATE tracking_domains SET tls_status = 'valid' WHERE domain = ?")
       .bind(domain)
       .run();
-    await deliverDueWebhooks(env, new Date(Date.now() + 1000), domain);
+    await deliverDueWebhooks(env, new Date(Date.now() + 1000), { domain });
     expect(await attemptsOf(account, hook.id)).toEqual([]);
   });
 });

@@ -311,7 +311,7 @@ export function trackingDomainRoutes(): OpenAPIHono<AppEnv> {
         detail: probe.detail,
       });
       // A changed result wrote a webhook event (a D1 trigger): sent after the answer.
-      c.executionCtx.waitUntil(deliverChangesOf(c.env, domain.domain));
+      c.executionCtx.waitUntil(deliverChangesOf(c.env, { domain: domain.domain }));
       // The proxy forwards to our endpoint with the customer's Host: the edge must know the name.
       if (probe.ok) await routeToEdge(c.env, domain);
       const after = await ownedDomain(c, domain.domain);
