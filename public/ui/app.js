@@ -888,6 +888,25 @@ async function renderWebhook(id) {
         "button",
         {
           type: "button",
+          class: "secondary",
+          id: "toggle-webhook",
+          onclick: async (event) => {
+            event.target.disabled = true;
+            try {
+              await api("PUT", `/webhooks/${id}`, { active: !w.active });
+              await renderWebhook(id);
+            } catch (error) {
+              status.replaceChildren(errorBox(error));
+              event.target.disabled = false;
+            }
+          },
+        },
+        w.active ? "Turn off" : "Turn on (from now on)",
+      ),
+      h(
+        "button",
+        {
+          type: "button",
           class: "danger",
           onclick: async () => {
             if (

@@ -228,6 +228,21 @@ describe("management UI", () => {
       });
       await page.screenshot({ path: `${screenshots}/webhook.png`, fullPage: true });
 
+      // Paused and resumed: what happens meanwhile is not sent later, and the page says which.
+      await page.getByRole("button", { name: "Turn off" }).click();
+      await expect.poll(() => page.locator("#webhook-state").textContent()).toBe("Off");
+      expect(
+        (
+          await (
+            await api(inject("apiKeys").alpha, "GET", "/webhooks")
+          ).json<{
+            results: { name: string; active: boolean }[];
+          }>()
+        ).results.find((w) => w.name === name)?.active,
+      ).toBe(false);
+      await page.getByRole("button", { name: "Turn on (from now on)" }).click();
+      await expect.poll(() => page.locator("#webhook-state").textContent()).toBe("On");
+
       await page.getByRole("button", { name: "Delete this webhook…" }).click();
       await page.getByRole("dialog").getByRole("button", { name: "Delete" }).click();
       await page.getByRole("heading", { name: "Webhooks", exact: true }).waitFor();
