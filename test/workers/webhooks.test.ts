@@ -11,7 +11,14 @@ import {
 } from "../../src/domains/repository";
 import { writeEvents } from "../../src/tracking/events";
 import { deliverDueWebhooks } from "../../src/webhooks/delivery";
-import { type ErrorBody, newAccount, newKey, type TestAccount, uniqueDomain } from "./helpers";
+import {
+  callApi,
+  type ErrorBody,
+  newAccount,
+  newKey,
+  type TestAccount,
+  uniqueDomain,
+} from "./helpers";
 
 interface WebhookBody {
   id: string;
@@ -121,6 +128,34 @@ describe("creating a webhook", () => {
     }
     const list = await account.call("GET", "/webhooks");
     expect(((await list.json()) as { results: unknown[] }).results).toEqual([]);
+  });
+});
+
+describe("the OpenAPI document", () => {
+  it("describes the Webhooks API, its event types and its rate limit", async () => {
+    const document = (await (await callApi("GET", "/openapi.json")).json()) as {
+      paths: Record<string, Record<string, { responses?: Record<string, unknown> }>>;
+      components: {
+        schemas: Record<string, { properties?: Record<string, { items?: { enum?: string[] } }> }>;
+      };
+    };
+    expect(Object.keys(document.paths["/webhooks/{id}"] ?? {}).sort()).toEqual([
+      "delete",
+      "get",
+      "put",
+    ]);
+    expect(Object.keys(document.paths["/webhooks/{id}/validate"]?.post?.responses ?? {})).toContain(
+      "429",
+    );
+    expect(document.paths).toHaveProperty("/webhooks/{id}/batch-status");
+    expect(document.components.schemas.CreateWebhook?.properties?.events?.items?.enum).toEqual([
+      "tls_status_change",
+      "tls_certificate_renewed",
+      "tls_error_change",
+      "https_check_change",
+      "click",
+      "open",
+    ]);
   });
 });
 
