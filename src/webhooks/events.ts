@@ -126,11 +126,28 @@ export function payloadOf(event: WebhookEvent): EventPayload {
   };
 }
 
-/** What POST /webhooks/{id}/validate sends: a made-up event that no domain had. */
-export function sampleEvent(now: Date): WebhookEvent {
-  return {
+/** What each event type means, for GET /webhooks/events/documentation. */
+export const eventDescriptions: Record<WebhookEventType, string> = {
+  tls_status_change: "tls_status changed: pending → valid, valid → expired, failed → valid, …",
+  tls_certificate_renewed: "A valid domain's certificate was replaced by a renewed one",
+  tls_error_change:
+    "The error appeared, changed or cleared while tls_status stayed the same (a renewal failing while the old certificate serves)",
+  https_check_change:
+    "A self-managed domain's first check through the customer's CDN or proxy, then each change of its result",
+  click: "A tracked link was clicked (every click)",
+  open: "An open pixel was loaded (every open)",
+};
+
+/**
+ * A made-up event of `type` that no domain had: what POST /webhooks/{id}/validate sends and
+ * GET /webhooks/events/samples shows.
+ */
+export function sampleEvent(type: WebhookEventType, now: Date): WebhookEvent {
+  const at = now.toISOString();
+  const days = (n: number) => new Date(now.getTime() + n * 86_400_000).toISOString();
+  const base: WebhookEvent = {
     id: 0,
-    type: "tls_status_change",
+    type,
     accountId: 0,
     subaccountId: 0,
     domain: "track.example.com",
@@ -139,11 +156,59 @@ export function sampleEvent(now: Date): WebhookEvent {
     errorCode: null,
     errorDetail: null,
     actionBy: null,
-    issuedAt: now.toISOString(),
-    expiresAt: new Date(now.getTime() + 90 * 86_400_000).toISOString(),
-    renewsAt: new Date(now.getTime() + 60 * 86_400_000).toISOString(),
+    issuedAt: at,
+    expiresAt: days(90),
+    renewsAt: days(60),
     https: null,
     engagement: null,
-    createdAt: now.toISOString(),
+    createdAt: at,
   };
+  switch (type) {
+    case "tls_status_change":
+      return base;
+    case "tls_certificate_renewed":
+      return { ...base, previousTlsStatus: "valid" };
+    case "tls_error_change":
+      return {
+        ...base,
+        previousTlsStatus: "valid",
+        errorCode: "dns:cname_missing",
+        errorDetail:
+          "track.example.com has no CNAME record; add one pointing at the V2 endpoint so that the certificate can renew",
+        actionBy: "customer",
+      };
+    case "https_check_change":
+      return {
+        ...base,
+        tlsStatus: "unknown",
+        previousTlsStatus: "unknown",
+        issuedAt: null,
+        expiresAt: null,
+        renewsAt: null,
+        https: {
+          checkedAt: at,
+          errorCode: "https:tls",
+          detail: "The certificate served for track.example.com expired on 2026-01-01.",
+          previousErrorCode: null,
+        },
+      };
+    case "click":
+    case "open":
+      return {
+        ...base,
+        tlsStatus: null,
+        previousTlsStatus: null,
+        engagement: {
+          event_id: "sample",
+          occurred_at: at,
+          message_id: "message-1",
+          recipient_id: "recipient-1",
+          link_name: type === "click" ? "spring-sale" : null,
+          target_url: type === "click" ? "https://shop.example.com/spring" : null,
+          user_agent: "Mozilla/5.0",
+          ip_prefix: "192.0.2.0/24",
+          secure: 1,
+        },
+      };
+  }
 }

@@ -159,6 +159,46 @@ describe("the OpenAPI document", () => {
   });
 });
 
+describe("event documentation and samples", () => {
+  it("lists every event type, which are sent by default, and shows what each delivers", async () => {
+    const account = await newAccount();
+    const docs = (await (await account.call("GET", "/webhooks/events/documentation")).json()) as {
+      results: { type: string; default: boolean; description: string }[];
+    };
+    expect(docs.results.map((d) => [d.type, d.default])).toEqual([
+      ["tls_status_change", true],
+      ["tls_certificate_renewed", true],
+      ["tls_error_change", true],
+      ["https_check_change", true],
+      ["click", false],
+      ["open", false],
+    ]);
+
+    const samples = await account.call(
+      "GET",
+      "/webhooks/events/samples?events=click,tls_error_change",
+    );
+    expect(samples.status).toBe(200);
+    const [click, error] = (await samples.json()) as {
+      msys: Record<string, Record<string, unknown>>;
+    }[];
+    expect(click?.msys.track_event).toMatchObject({ type: "click", ip_prefix: "192.0.2.0/24" });
+    expect(click?.msys.track_event).not.toHaveProperty("ip_address");
+    expect(error?.msys.tracking_domain_event).toMatchObject({
+      type: "tls_error_change",
+      tls_certificate: { error_code: "dns:cname_missing", action_by: "customer" },
+    });
+
+    const unknown = await account.call("GET", "/webhooks/events/samples?events=click,bounce");
+    expect(unknown.status).toBe(422);
+    expect(errorOf(await unknown.json())).toMatchObject({ param: "events" });
+    expect(
+      errorOf(await (await account.call("GET", "/webhooks/events/samples?events=bounce")).json())
+        ?.description,
+    ).toContain("not bounce");
+  });
+});
+
 describe("whose webhooks", () => {
   it("are invisible to other accounts, and a subaccount's key sees only its own", async () => {
     const owner = await newAccount({ subaccounts: [3] });

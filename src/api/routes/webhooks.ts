@@ -7,7 +7,14 @@ import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import { loadConfig } from "../../config";
 import { base64Url } from "../../util/encoding";
 import { openSecrets, postEvents, sealSecrets, type WebhookSecrets } from "../../webhooks/delivery";
-import { certificateEventTypes, sampleEvent, webhookEventTypes } from "../../webhooks/events";
+import {
+  certificateEventTypes,
+  eventDescriptions,
+  payloadOf,
+  sampleEvent,
+  type WebhookEventType,
+  webhookEventTypes,
+} from "../../webhooks/events";
 import {
   type AuthType,
   deleteWebhook,
@@ -106,6 +113,47 @@ const AttemptSchema = z
   .openapi("WebhookBatchAttempt");
 
 const routes = {
+  documentation: createRoute({
+    method: "get",
+    path: "/events/documentation",
+    summary: "The event types a webhook can ask for",
+    responses: {
+      200: jsonContent(
+        resultsOf(
+          z.array(
+            z.object({
+              type: z.enum(webhookEventTypes),
+              description: z.string(),
+              default: z.boolean().openapi({ description: "Sent when a webhook names no events" }),
+            }),
+          ),
+        ),
+        "Event types",
+      ),
+      ...errorResponses(401, 403),
+    },
+  }),
+  samples: createRoute({
+    method: "get",
+    path: "/events/samples",
+    summary: "A sample delivery body: one made-up event of each type asked for",
+    request: {
+      query: z.object({
+        events: z
+          .string()
+          .max(512)
+          .optional()
+          .openapi({ description: "Comma-separated event types; default: all" }),
+      }),
+    },
+    responses: {
+      200: jsonContent(
+        z.array(z.object({ msys: z.record(z.string(), z.unknown()) })),
+        "What an endpoint would receive (a JSON array, as deliveries are)",
+      ),
+      ...errorResponses(400, 401, 403, 422),
+    },
+  }),
   create: createRoute({
     method: "post",
     path: "/",
@@ -303,6 +351,37 @@ export function webhookRoutes(): OpenAPIHono<AppEnv> {
     return checked.url;
   };
 
+  app.openapi(routes.documentation, (c) =>
+    c.json(
+      {
+        results: webhookEventTypes.map((type) => ({
+          type,
+          description: eventDescriptions[type],
+          default: (certificateEventTypes as readonly string[]).includes(type),
+        })),
+      },
+      200,
+    ),
+  );
+
+  app.openapi(routes.samples, (c) => {
+    const asked = c.req.valid("query").events;
+    const types =
+      asked === undefined ? [...webhookEventTypes] : asked.split(",").map((t) => t.trim());
+    const unknown = types.filter((t) => !(webhookEventTypes as readonly string[]).includes(t));
+    if (unknown.length > 0)
+      throw invalidField(
+        "events",
+        `events must name types among ${webhookEventTypes.join(", ")}; not ${unknown.join(", ")}`,
+        asked,
+      );
+    const now = new Date();
+    return c.json(
+      types.map((type) => payloadOf(sampleEvent(type as WebhookEventType, now))),
+      200,
+    );
+  });
+
   app.openapi(routes.create, async (c) => {
     const body = c.req.valid("json");
     const auth = c.get("auth");
@@ -389,7 +468,7 @@ export function webhookRoutes(): OpenAPIHono<AppEnv> {
       hook.target,
       await openSecrets(c.env, hook),
       `validate-${crypto.randomUUID()}`,
-      [sampleEvent(now)],
+      [sampleEvent(hook.events[0] ?? "tls_status_change", now)],
       now,
     );
     return c.json(
