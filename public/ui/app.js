@@ -736,33 +736,42 @@ async function renderWebhooks() {
   );
 }
 
-function newWebhookForm() {
+/**
+ * The form for a webhook's name, target and events: empty to add one, filled in to change one.
+ * `save` gets the fields and does the call; its error is shown under the form.
+ */
+function webhookForm({ heading, button, initial, save }) {
   const status = h("div", { id: "webhook-status" });
   return h(
     "section",
-    { "aria-labelledby": "new-webhook-heading" },
-    h("h2", { id: "new-webhook-heading" }, "Add a webhook"),
+    { "aria-labelledby": "webhook-form-heading" },
+    h("h2", { id: "webhook-form-heading" }, heading),
     h(
       "form",
       {
-        id: "new-webhook",
+        id: "webhook-form",
         onsubmit: async (event) => {
           event.preventDefault();
           const form = new FormData(event.target);
           try {
-            const created = await api("POST", "/webhooks", {
+            await save({
               name: String(form.get("name")).trim(),
               target: String(form.get("target")).trim(),
               events: form.getAll("events"),
             });
-            renderSecret(created);
           } catch (error) {
             status.replaceChildren(errorBox(error));
           }
         },
       },
       h("label", { for: "webhook-name" }, "Name"),
-      h("input", { type: "text", id: "webhook-name", name: "name", required: true }),
+      h("input", {
+        type: "text",
+        id: "webhook-name",
+        name: "name",
+        required: true,
+        value: initial?.name,
+      }),
       h("label", { for: "webhook-target" }, "Target URL"),
       h("input", {
         type: "url",
@@ -770,6 +779,7 @@ function newWebhookForm() {
         name: "target",
         required: true,
         placeholder: "https://example.com/hooks/tls",
+        value: initial?.target,
       }),
       h(
         "fieldset",
@@ -783,17 +793,24 @@ function newWebhookForm() {
               type: "checkbox",
               name: "events",
               value,
-              checked: !highVolumeEvents.has(value),
+              checked: initial ? initial.events.includes(value) : !highVolumeEvents.has(value),
             }),
             h("span", {}, label),
           ),
         ),
       ),
-      h("div", { class: "actions" }, h("button", { type: "submit" }, "Add webhook")),
+      h("div", { class: "actions" }, h("button", { type: "submit" }, button)),
     ),
     status,
   );
 }
+
+const newWebhookForm = () =>
+  webhookForm({
+    heading: "Add a webhook",
+    button: "Add webhook",
+    save: async (fields) => renderSecret(await api("POST", "/webhooks", fields)),
+  });
 
 /** Right after creating: the signing secret, which is never shown again. */
 function renderSecret(created) {
@@ -928,6 +945,15 @@ async function renderWebhook(id) {
       ),
     ),
     status,
+    webhookForm({
+      heading: "Change this webhook",
+      button: "Save changes",
+      initial: w,
+      save: async (fields) => {
+        await api("PUT", `/webhooks/${id}`, fields);
+        await renderWebhook(id);
+      },
+    }),
     h(
       "section",
       { "aria-labelledby": "attempts-heading" },

@@ -228,6 +228,19 @@ describe("management UI", () => {
       });
       await page.screenshot({ path: `${screenshots}/webhook.png`, fullPage: true });
 
+      // Changed in place: a target the API refuses is explained, a good change is saved.
+      await page.getByLabel("Target URL").fill("ftp://hooks.example.com/");
+      await page.getByRole("button", { name: "Save changes" }).click();
+      await expect.poll(() => page.getByRole("alert").textContent()).toContain("https://");
+      await page.getByLabel("Target URL").fill(endpoint.url);
+      await page.getByLabel("A link is clicked (every click)").check();
+      await page.getByRole("button", { name: "Save changes" }).click();
+      await expect
+        .poll(() => page.locator("main dl").textContent())
+        .toContain(
+          "The check through your own CDN or proxy fails or recovers; A link is clicked (every click)",
+        );
+
       // Paused and resumed: what happens meanwhile is not sent later, and the page says which.
       await page.getByRole("button", { name: "Turn off" }).click();
       await expect.poll(() => page.locator("#webhook-state").textContent()).toBe("Off");
