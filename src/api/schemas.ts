@@ -22,6 +22,16 @@ export const jsonContent = <T extends z.ZodType>(schema: T, description: string)
 
 export const resultsOf = <T extends z.ZodType>(schema: T) => z.object({ results: schema });
 
+/** A required JSON request body. */
+export const jsonBody = <T extends z.ZodType>(schema: T) => ({
+  content: { "application/json": { schema } },
+  required: true,
+});
+
+/** The `?limit=` of a list: 1 to `max`, 100 when absent. */
+export const pageLimit = (max: number) =>
+  z.coerce.number().int().min(1).max(max).optional().openapi({ description: "Default 100" });
+
 export const errorResponses = (
   ...statuses: (400 | 401 | 403 | 404 | 409 | 413 | 415 | 422 | 429 | 503)[]
 ) =>

@@ -2,7 +2,7 @@
 // into webhook events. Deliveries to a real endpoint are in test/e2e/webhooks.test.ts.
 import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import type { TlsState } from "../../src/domains/model";
+import { awaitingCertificate, type TlsState } from "../../src/domains/model";
 import {
   markExpired,
   mirrorCertificateStatus,
@@ -270,16 +270,7 @@ describe("changing a webhook", () => {
 
 describe("webhook events", () => {
   const tls = (overrides: Partial<TlsState>): TlsState => ({
-    status: "pending",
-    issuedAt: null,
-    expiresAt: null,
-    renewsAt: null,
-    errorCode: null,
-    errorDetail: null,
-    actionBy: null,
-    step: null,
-    progressAt: null,
-    nextRunAt: null,
+    ...awaitingCertificate,
     ...overrides,
   });
 

@@ -16,7 +16,7 @@ import {
 import type { AppEnv } from "../context";
 import { ownedDomain } from "../domain-lookup";
 import { ApiError, sparkPostCodes } from "../errors";
-import { errorResponses, jsonContent, resultsOf } from "../schemas";
+import { errorResponses, jsonContent, pageLimit, resultsOf } from "../schemas";
 import { validationHook } from "../validation";
 
 const DomainParam = z.object({
@@ -157,13 +157,7 @@ const routes = {
     request: {
       params: DomainParam,
       query: z.object({
-        limit: z.coerce
-          .number()
-          .int()
-          .min(1)
-          .max(500)
-          .optional()
-          .openapi({ description: "Default 100" }),
+        limit: pageLimit(500),
       }),
     },
     responses: {

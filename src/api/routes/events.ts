@@ -5,7 +5,7 @@ import { type EventCursor, listEvents } from "../../tracking/events";
 import { base64Url, fromBase64Url, fromUtf8 } from "../../util/encoding";
 import type { AppEnv } from "../context";
 import { ApiError, sparkPostCodes } from "../errors";
-import { errorResponses, jsonContent } from "../schemas";
+import { errorResponses, jsonContent, pageLimit } from "../schemas";
 import { validationHook } from "../validation";
 
 const EventSchema = z
@@ -34,13 +34,7 @@ const Query = z.object({
   type: z.enum(["click", "open"]).optional(),
   from: z.iso.datetime().optional().openapi({ description: "Events at or after this time" }),
   to: z.iso.datetime().optional().openapi({ description: "Events before this time" }),
-  limit: z.coerce
-    .number()
-    .int()
-    .min(1)
-    .max(1000)
-    .optional()
-    .openapi({ description: "Default 100" }),
+  limit: pageLimit(1000),
   cursor: z
     .string()
     .max(512)

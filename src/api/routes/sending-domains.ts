@@ -14,7 +14,7 @@ import {
 } from "../../domains/sending-domains";
 import type { AppEnv, AuthContext } from "../context";
 import { ApiError, invalidField, notFound, sparkPostCodes } from "../errors";
-import { errorResponses, jsonContent, resultsOf } from "../schemas";
+import { errorResponses, jsonBody, jsonContent, resultsOf } from "../schemas";
 import { validationHook } from "../validation";
 
 const SendingDomainSchema = z
@@ -32,10 +32,6 @@ const DomainParam = z.object({
     .string()
     .openapi({ param: { name: "domain", in: "path" }, example: "mail.example.com" }),
 });
-const json = <T extends z.ZodType>(schema: T) => ({
-  content: { "application/json": { schema } },
-  required: true,
-});
 
 const routes = {
   create: createRoute({
@@ -43,7 +39,7 @@ const routes = {
     path: "/",
     summary: "Create a sending domain",
     request: {
-      body: json(
+      body: jsonBody(
         z
           .strictObject({
             domain: z.string().max(1024),
@@ -82,7 +78,7 @@ const routes = {
     summary: "Set (or clear, with null) the sending domain's tracking domain",
     request: {
       params: DomainParam,
-      body: json(
+      body: jsonBody(
         z
           .strictObject({ tracking_domain: z.string().max(1024).nullable() })
           .openapi("UpdateSendingDomain"),

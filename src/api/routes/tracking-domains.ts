@@ -44,7 +44,7 @@ import {
 import type { AppEnv } from "../context";
 import { missingDomain, ownedDomain, parseDomain } from "../domain-lookup";
 import { ApiError, invalidField, sparkPostCodes } from "../errors";
-import { errorResponses, jsonContent, resultsOf } from "../schemas";
+import { errorResponses, jsonBody, jsonContent, resultsOf } from "../schemas";
 import { validationHook } from "../validation";
 
 const DomainParam = z.object({
@@ -94,17 +94,12 @@ const ListQuery = z.object({
     .openapi({ description: "Only these subaccounts; 0 is the primary account", example: "0,12" }),
 });
 
-const json = <T extends z.ZodType>(schema: T) => ({
-  content: { "application/json": { schema } },
-  required: true,
-});
-
 const routes = {
   create: createRoute({
     method: "post",
     path: "/",
     summary: "Create a tracking domain",
-    request: { body: json(CreateBody) },
+    request: { body: jsonBody(CreateBody) },
     responses: {
       200: jsonContent(resultsOf(TrackingDomainSchema), "The new domain"),
       ...errorResponses(400, 401, 403, 409, 413, 415, 422),
@@ -134,7 +129,7 @@ const routes = {
     method: "put",
     path: "/{domain}",
     summary: "Update a tracking domain",
-    request: { params: DomainParam, body: json(UpdateBody) },
+    request: { params: DomainParam, body: jsonBody(UpdateBody) },
     responses: {
       200: jsonContent(resultsOf(TrackingDomainSchema), "The updated domain"),
       ...errorResponses(400, 401, 403, 404, 413, 415, 422),

@@ -30,7 +30,7 @@ import { newSigningSecret } from "../../webhooks/signing";
 import { checkTarget, maxTargetLength } from "../../webhooks/target";
 import type { AppEnv, AuthContext } from "../context";
 import { invalidField, notFound } from "../errors";
-import { errorResponses, jsonContent, resultsOf } from "../schemas";
+import { errorResponses, jsonBody, jsonContent, pageLimit, resultsOf } from "../schemas";
 import { validationHook } from "../validation";
 
 const WebhookSchema = z
@@ -95,10 +95,6 @@ const IdParam = z.object({
     .max(64)
     .openapi({ param: { name: "id", in: "path" } }),
 });
-const json = <T extends z.ZodType>(schema: T) => ({
-  content: { "application/json": { schema } },
-  required: true,
-});
 
 const AttemptSchema = z
   .object({
@@ -159,7 +155,7 @@ const routes = {
     path: "/",
     summary: "Create a webhook",
     request: {
-      body: json(
+      body: jsonBody(
         z
           .strictObject({
             name: fields.name,
@@ -206,7 +202,7 @@ const routes = {
       "it is not sent what happened meanwhile.",
     request: {
       params: IdParam,
-      body: json(
+      body: jsonBody(
         z
           .strictObject({
             name: fields.name.optional(),
@@ -277,13 +273,7 @@ const routes = {
     request: {
       params: IdParam,
       query: z.object({
-        limit: z.coerce
-          .number()
-          .int()
-          .min(1)
-          .max(1000)
-          .optional()
-          .openapi({ description: "Default 100" }),
+        limit: pageLimit(1000),
       }),
     },
     responses: {
