@@ -1,6 +1,7 @@
 // The SQL that makes an account (if new), a subaccount (if asked and new) and an API key for
 // it, for `wrangler d1 execute`, which takes literal SQL: every value is quoted here.
 import { generateApiKey } from "../../src/accounts/api-keys";
+import { everyGrant } from "../../src/accounts/grants";
 import { wrangler } from "./wrangler";
 
 export interface ApiKeyRequest {
@@ -34,12 +35,14 @@ export function checkApiKeyRequest(request: ApiKeyRequest): void {
 
 export async function apiKeyStatements(request: ApiKeyRequest): Promise<ApiKeyStatements> {
   checkApiKeyRequest(request);
-  const { key, hash, shortKey } = await generateApiKey();
+  const { key, hash, shortKey, publicId } = await generateApiKey();
   const account = sqlString(request.account);
   const sub = request.subaccount;
   const label = sqlString(
     request.label ?? (sub === undefined ? "primary key" : `subaccount ${sub} key`),
   );
+  // The operator's key: every grant a key of its kind may hold.
+  const keyGrants = everyGrant(sub !== undefined);
   const statements = [
     `INSERT INTO accounts (name) VALUES (${account}) ON CONFLICT (name) DO NOTHING`,
   ];
@@ -50,8 +53,9 @@ export async function apiKeyStatements(request: ApiKeyRequest): Promise<ApiKeySt
     );
   }
   statements.push(
-    "INSERT INTO api_keys (account_id, subaccount_id, label, short_key, key_hash) " +
-      `SELECT id, ${sub ?? "NULL"}, ${label}, ${sqlString(shortKey)}, ${sqlString(hash)} FROM accounts WHERE name = ${account}`,
+    "INSERT INTO api_keys (account_id, subaccount_id, label, short_key, key_hash, public_id, grants) " +
+      `SELECT id, ${sub ?? "NULL"}, ${label}, ${sqlString(shortKey)}, ${sqlString(hash)}, ${sqlString(publicId)}, ` +
+      `${sqlString(JSON.stringify(keyGrants))} FROM accounts WHERE name = ${account}`,
   );
   return { key, shortKey, sql: `${statements.join(";\n")};` };
 }

@@ -11,11 +11,18 @@ export interface NewApiKey {
   key: string;
   hash: string;
   shortKey: string;
+  /** How the API names the key (not derived from it, so it tells nothing about the key). */
+  publicId: string;
 }
 
 export async function generateApiKey(): Promise<NewApiKey> {
   const key = keyPrefix + hex(crypto.getRandomValues(new Uint8Array(20)));
-  return { key, hash: await hashApiKey(key), shortKey: key.slice(0, keyPrefix.length + 8) };
+  return {
+    key,
+    hash: await hashApiKey(key),
+    shortKey: key.slice(0, keyPrefix.length + 8),
+    publicId: hex(crypto.getRandomValues(new Uint8Array(12))),
+  };
 }
 
 /**

@@ -1,11 +1,14 @@
 // D1 access for accounts, subaccounts and API keys. No HTTP here: callers decide what a
 // missing key or subaccount means for a request.
+import { type Grant, parseGrants } from "./grants";
 
 export interface ApiKeyOwner {
   keyId: number;
   accountId: number;
   /** null for a primary-account key. */
   subaccountId: number | null;
+  grants: Grant[];
+  lastUsedAt: string | null;
 }
 
 export async function findApiKeyOwner(
@@ -14,12 +17,34 @@ export async function findApiKeyOwner(
 ): Promise<ApiKeyOwner | null> {
   const row = await db
     .prepare(
-      `SELECT id, account_id, subaccount_id FROM api_keys
+      `SELECT id, account_id, subaccount_id, grants, last_used_at FROM api_keys
        WHERE key_hash = ? AND revoked_at IS NULL`,
     )
     .bind(keyHash)
-    .first<{ id: number; account_id: number; subaccount_id: number | null }>();
-  return row ? { keyId: row.id, accountId: row.account_id, subaccountId: row.subaccount_id } : null;
+    .first<{
+      id: number;
+      account_id: number;
+      subaccount_id: number | null;
+      grants: string;
+      last_used_at: string | null;
+    }>();
+  return row
+    ? {
+        keyId: row.id,
+        accountId: row.account_id,
+        subaccountId: row.subaccount_id,
+        grants: parseGrants(row.grants),
+        lastUsedAt: row.last_used_at,
+      }
+    : null;
+}
+
+/** Records that a key was used (callers do so at most once an hour per key). */
+export async function touchApiKey(db: D1Database, keyId: number, at: Date): Promise<void> {
+  await db
+    .prepare("UPDATE api_keys SET last_used_at = ? WHERE id = ?")
+    .bind(at.toISOString(), keyId)
+    .run();
 }
 
 export async function subaccountExists(
@@ -53,9 +78,11 @@ const toSubaccount = (row: SubaccountRow): Subaccount => ({
 });
 
 export interface SubaccountKey {
+  publicId: string;
   label: string;
   shortKey: string;
   hash: string;
+  grants: readonly Grant[];
 }
 
 /**
@@ -80,10 +107,17 @@ export async function createSubaccount(
     statements.push(
       db
         .prepare(
-          `INSERT INTO api_keys (account_id, subaccount_id, label, short_key, key_hash)
-           SELECT ?1, MAX(id), ?2, ?3, ?4 FROM subaccounts WHERE account_id = ?1`,
+          `INSERT INTO api_keys (account_id, subaccount_id, label, short_key, key_hash, public_id, grants)
+           SELECT ?1, MAX(id), ?2, ?3, ?4, ?5, ?6 FROM subaccounts WHERE account_id = ?1`,
         )
-        .bind(accountId, key.label, key.shortKey, key.hash),
+        .bind(
+          accountId,
+          key.label,
+          key.shortKey,
+          key.hash,
+          key.publicId,
+          JSON.stringify(key.grants),
+        ),
     );
   }
   const [inserted] = await db.batch<SubaccountRow>(statements);
@@ -98,4 +132,147 @@ export async function listSubaccounts(db: D1Database, accountId: number): Promis
     .bind(accountId)
     .all<SubaccountRow>();
   return results.map(toSubaccount);
+}
+
+/** Whose keys a request sees: the whole account (subaccount null), the primary's own (0), or a subaccount's. */
+export interface KeyScope {
+  accountId: number;
+  subaccountId: number | null;
+}
+
+export interface ApiKeyRecord {
+  keyId: number;
+  publicId: string;
+  /** null for a primary-account key. */
+  subaccountId: number | null;
+  label: string;
+  shortKey: string;
+  grants: Grant[];
+  createdAt: string;
+  lastUsedAt: string | null;
+}
+
+interface ApiKeyRow {
+  id: number;
+  public_id: string;
+  subaccount_id: number | null;
+  label: string;
+  short_key: string;
+  grants: string;
+  created_at: string;
+  last_used_at: string | null;
+}
+
+const keyColumns =
+  "id, public_id, subaccount_id, label, short_key, grants, created_at, last_used_at";
+/** ?1 the account, ?2 the subaccount in scope (NULL: all of them). Revoked keys are gone. */
+const inKeyScope =
+  "account_id = ?1 AND revoked_at IS NULL AND (?2 IS NULL OR COALESCE(subaccount_id, 0) = ?2)";
+
+const toApiKey = (row: ApiKeyRow): ApiKeyRecord => ({
+  keyId: row.id,
+  publicId: row.public_id,
+  subaccountId: row.subaccount_id,
+  label: row.label,
+  shortKey: row.short_key,
+  grants: parseGrants(row.grants),
+  createdAt: row.created_at,
+  lastUsedAt: row.last_used_at,
+});
+
+/** An account holds at most this many keys that are not revoked. */
+export const maxActiveKeys = 100;
+
+export interface NewApiKeyRow {
+  accountId: number;
+  subaccountId: number | null;
+  publicId: string;
+  label: string;
+  shortKey: string;
+  hash: string;
+  grants: readonly Grant[];
+}
+
+/** Stores a key unless the account already holds `maxActiveKeys` (then null), in one statement. */
+export async function insertApiKey(
+  db: D1Database,
+  key: NewApiKeyRow,
+): Promise<ApiKeyRecord | null> {
+  const row = await db
+    .prepare(
+      `INSERT INTO api_keys (account_id, subaccount_id, public_id, label, short_key, key_hash, grants)
+       SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7
+       WHERE (SELECT COUNT(*) FROM api_keys WHERE account_id = ?1 AND revoked_at IS NULL) < ?8
+       RETURNING ${keyColumns}`,
+    )
+    .bind(
+      key.accountId,
+      key.subaccountId,
+      key.publicId,
+      key.label,
+      key.shortKey,
+      key.hash,
+      JSON.stringify(key.grants),
+      maxActiveKeys,
+    )
+    .first<ApiKeyRow>();
+  return row ? toApiKey(row) : null;
+}
+
+export async function listApiKeys(db: D1Database, scope: KeyScope): Promise<ApiKeyRecord[]> {
+  const { results } = await db
+    .prepare(`SELECT ${keyColumns} FROM api_keys WHERE ${inKeyScope} ORDER BY id`)
+    .bind(scope.accountId, scope.subaccountId)
+    .all<ApiKeyRow>();
+  return results.map(toApiKey);
+}
+
+export async function findApiKey(
+  db: D1Database,
+  scope: KeyScope,
+  publicId: string,
+): Promise<ApiKeyRecord | null> {
+  const row = await db
+    .prepare(`SELECT ${keyColumns} FROM api_keys WHERE ${inKeyScope} AND public_id = ?3`)
+    .bind(scope.accountId, scope.subaccountId, publicId)
+    .first<ApiKeyRow>();
+  return row ? toApiKey(row) : null;
+}
+
+export async function updateApiKey(
+  db: D1Database,
+  scope: KeyScope,
+  publicId: string,
+  change: { label?: string; grants?: readonly Grant[] },
+): Promise<ApiKeyRecord | null> {
+  const row = await db
+    .prepare(
+      `UPDATE api_keys SET label = COALESCE(?4, label), grants = COALESCE(?5, grants)
+       WHERE ${inKeyScope} AND public_id = ?3 RETURNING ${keyColumns}`,
+    )
+    .bind(
+      scope.accountId,
+      scope.subaccountId,
+      publicId,
+      change.label ?? null,
+      change.grants === undefined ? null : JSON.stringify(change.grants),
+    )
+    .first<ApiKeyRow>();
+  return row ? toApiKey(row) : null;
+}
+
+/** Revokes a key at once (its row stays, so that what it did can still be traced). */
+export async function revokeApiKey(
+  db: D1Database,
+  scope: KeyScope,
+  publicId: string,
+  at: Date,
+): Promise<boolean> {
+  const row = await db
+    .prepare(
+      `UPDATE api_keys SET revoked_at = ?4 WHERE ${inKeyScope} AND public_id = ?3 RETURNING id`,
+    )
+    .bind(scope.accountId, scope.subaccountId, publicId, at.toISOString())
+    .first();
+  return row !== null;
 }

@@ -3,10 +3,12 @@
 // own schemas.
 import { OpenAPIHono } from "@hono/zod-openapi";
 import type { Hono } from "hono";
-import { limitLookups, requireApiKey } from "./auth";
+import type { Grant } from "../accounts/grants";
+import { limitLookups, requireApiKey, requireGrant } from "./auth";
 import type { AppEnv } from "./context";
 import { ApiError, errorResponse, handleError, sparkPostCodes } from "./errors";
 import { accountRoutes } from "./routes/account";
+import { apiKeyRoutes } from "./routes/api-keys";
 import { certificateRoutes } from "./routes/certificate";
 import { edgePullRoutes } from "./routes/edge-pull";
 import { eventRoutes } from "./routes/events";
@@ -33,22 +35,26 @@ export function createApiApp(): OpenAPIHono<AppEnv> {
 
   const v1 = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
   v1.use("*", limitBodySize, requireJsonBody);
-  for (const resource of [
-    "/account",
-    "/tracking-domains",
-    "/subaccounts",
-    "/sending-domains",
-    "/tracking-links",
-    "/events",
-    "/webhooks",
-  ]) {
+  // Each resource and the grants its reads and its changes need (src/accounts/grants.ts).
+  const resources: [string, Grant, Grant][] = [
+    ["/account", "account/view", "account/view"],
+    ["/api-keys", "api_keys/manage", "api_keys/manage"],
+    ["/tracking-domains", "tracking_domains/view", "tracking_domains/manage"],
+    ["/subaccounts", "subaccounts/view", "subaccounts/manage"],
+    ["/sending-domains", "sending_domains/view", "sending_domains/manage"],
+    ["/tracking-links", "tracking_links/create", "tracking_links/create"],
+    ["/events", "message_events/view", "message_events/view"],
+    ["/webhooks", "webhooks/view", "webhooks/modify"],
+  ];
+  for (const [resource, read, change] of resources) {
     // "/x/*" matches "/x" itself too: one registration, so a request is authenticated once.
-    v1.use(`${resource}/*`, requireApiKey);
+    v1.use(`${resource}/*`, requireApiKey, requireGrant(read, change));
   }
   v1.use("/tracking-domains/:domain/verify", limitLookups);
   v1.use("/tracking-domains/:domain/certificate/check", limitLookups);
   v1.use("/webhooks/:id/validate", limitLookups);
   v1.route("/account", accountRoutes());
+  v1.route("/api-keys", apiKeyRoutes());
   v1.route("/tracking-domains", trackingDomainRoutes());
   v1.route("/tracking-domains", certificateRoutes());
   v1.route("/subaccounts", subaccountRoutes());

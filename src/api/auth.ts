@@ -3,7 +3,9 @@
 // for its own. Missing or wrong keys are 401s that say what to send.
 import { createMiddleware } from "hono/factory";
 import { apiKeyFromAuthorization, hashApiKey, looksLikeApiKey } from "../accounts/api-keys";
-import { findApiKeyOwner, subaccountExists } from "../accounts/repository";
+import { type Grant, holds } from "../accounts/grants";
+import { findApiKeyOwner, subaccountExists, touchApiKey } from "../accounts/repository";
+import { logProblem, messageOf } from "../util/log";
 import type { AppEnv } from "./context";
 import { ApiError, sparkPostCodes } from "./errors";
 
@@ -68,9 +70,38 @@ export const requireApiKey = createMiddleware<AppEnv>(async (c, next) => {
     subaccountId,
     keyId: owner.keyId,
     keySubaccountId: owner.subaccountId,
+    grants: owner.grants,
   });
+  const now = new Date();
+  if (owner.lastUsedAt === null || Date.parse(owner.lastUsedAt) < now.getTime() - lastUsedStepMs) {
+    c.executionCtx.waitUntil(
+      touchApiKey(c.env.DB, owner.keyId, now).catch((error: unknown) =>
+        logProblem("api_key_touch_failed", { message: messageOf(error) }),
+      ),
+    );
+  }
   await next();
 });
+
+/** How stale a key's last_used_at may get: one write an hour per key at most, never per call. */
+const lastUsedStepMs = 60 * 60 * 1000;
+
+/**
+ * The grants a resource needs: `read` for GET and HEAD, `change` for everything else. A key
+ * without it gets a 403 that names the grant.
+ */
+export const requireGrant = (read: Grant, change: Grant) =>
+  createMiddleware<AppEnv>(async (c, next) => {
+    const method = c.req.method;
+    const needed = method === "GET" || method === "HEAD" ? read : change;
+    if (!holds(c.get("auth").grants, needed)) {
+      throw forbidden(
+        `This API key does not hold the ${needed} grant, which ${method} ${c.req.path} needs. ` +
+          "A key with api_keys/manage can give it (PUT /api/v1/api-keys/{id}).",
+      );
+    }
+    await next();
+  });
 
 /**
  * The calls that make us query DNS or open connections to a customer's proxy (verify,

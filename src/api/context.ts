@@ -1,10 +1,13 @@
 // The types that the API's middleware and routes share through Hono's context.
+import type { Grant } from "../accounts/grants";
 import type { OwnerScope } from "../domains/repository";
 
 export interface AuthContext extends OwnerScope {
   keyId: number;
   /** Set when the key itself belongs to a subaccount (it can act for no other). */
   keySubaccountId: number | null;
+  /** What the key may do (src/accounts/grants.ts). */
+  grants: readonly Grant[];
 }
 
 export interface AppEnv {

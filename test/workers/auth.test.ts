@@ -196,7 +196,16 @@ describe("subaccounts", () => {
       headers: { authorization: subKey },
     });
     expect(response.status).toBe(403);
+    // A subaccount's key cannot even hold the grant.
     expect((await response.json<ErrorBody>()).errors[0]?.description).toContain(
+      "subaccounts/manage",
+    );
+    const asSubaccount = await account.call("POST", "/subaccounts", {
+      body: { name: "Nested" },
+      headers: { "x-msys-subaccount": "1" },
+    });
+    expect(asSubaccount.status).toBe(403);
+    expect((await asSubaccount.json<ErrorBody>()).errors[0]?.description).toContain(
       "primary-account key",
     );
     const invalid = await account.call("POST", "/subaccounts", { body: { name: "  " } });

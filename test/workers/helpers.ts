@@ -1,6 +1,7 @@
 // Accounts, keys and API calls for tests that run inside workerd against the worker itself.
 import { env, SELF } from "cloudflare:test";
 import { generateApiKey } from "../../src/accounts/api-keys";
+import { everyGrant, type Grant } from "../../src/accounts/grants";
 
 export interface TestAccount {
   accountId: number;
@@ -45,21 +46,40 @@ export async function newAccount(options: { subaccounts?: number[] } = {}): Prom
       .run();
   }
   const key = await newKey(row.id, null);
+  return { accountId: row.id, key, ...withKey(key) };
+}
+
+/** API calls made with `key`. */
+export function withKey(key: string): Pick<TestAccount, "call"> {
   return {
-    accountId: row.id,
-    key,
     call: (method, path, options = {}) =>
       callApi(method, path, { ...options, headers: { authorization: key, ...options.headers } }),
   };
 }
 
-/** A further key for an existing account, optionally bound to one of its subaccounts. */
-export async function newKey(accountId: number, subaccountId: number | null): Promise<string> {
+/**
+ * A further key for an existing account, optionally bound to one of its subaccounts, holding
+ * every grant its kind may hold unless `grants` says otherwise.
+ */
+export async function newKey(
+  accountId: number,
+  subaccountId: number | null,
+  grants: readonly Grant[] = everyGrant(subaccountId !== null),
+): Promise<string> {
   const key = await generateApiKey();
   await env.DB.prepare(
-    "INSERT INTO api_keys (account_id, subaccount_id, label, short_key, key_hash) VALUES (?, ?, ?, ?, ?)",
+    `INSERT INTO api_keys (account_id, subaccount_id, label, short_key, key_hash, public_id, grants)
+     VALUES (?, ?, ?, ?, ?, ?, ?)`,
   )
-    .bind(accountId, subaccountId, "test", key.shortKey, key.hash)
+    .bind(
+      accountId,
+      subaccountId,
+      "test",
+      key.shortKey,
+      key.hash,
+      key.publicId,
+      JSON.stringify(grants),
+    )
     .run();
   return key.key;
 }

@@ -2,11 +2,13 @@
 // create one (optionally with its own API key, shown once) and list them. Primary keys only.
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import { generateApiKey } from "../../accounts/api-keys";
+import { everyGrant, grantNames, holds } from "../../accounts/grants";
 import { createSubaccount, listSubaccounts } from "../../accounts/repository";
 import type { AppEnv, AuthContext } from "../context";
 import { ApiError, sparkPostCodes } from "../errors";
 import { errorResponses, jsonContent, resultsOf } from "../schemas";
 import { validationHook } from "../validation";
+import { checkGiven } from "./api-keys";
 
 const CreateBody = z
   .strictObject({
@@ -16,6 +18,10 @@ const CreateBody = z
       .optional()
       .openapi({ description: "Also make an API key for the subaccount" }),
     key_label: z.string().trim().min(1).max(1024).optional(),
+    key_grants: z.array(z.enum(grantNames)).min(1).optional().openapi({
+      description:
+        "The new key's grants; by default every grant a subaccount's key can hold that the calling key holds",
+    }),
   })
   .openapi("CreateSubaccount");
 
@@ -34,6 +40,8 @@ const CreatedSchema = z.object({
   key: z.string().optional().openapi({ description: "The new API key; shown only this once" }),
   short_key: z.string().optional(),
   label: z.string().optional(),
+  key_id: z.string().optional().openapi({ description: "The new key's id in /api/v1/api-keys" }),
+  grants: z.array(z.enum(grantNames)).optional(),
 });
 
 const routes = {
@@ -75,24 +83,34 @@ export function subaccountRoutes(): OpenAPIHono<AppEnv> {
     const auth = c.get("auth");
     requirePrimaryKey(auth);
     const body = c.req.valid("json");
-    if (body.key_label !== undefined && body.setup_api_key !== true) {
-      throw new ApiError(422, {
-        message: "invalid combination of fields",
-        code: sparkPostCodes.invalidCombination,
-        description: "key_label only applies with setup_api_key: true",
-        param: "key_label",
-      });
+    for (const param of ["key_label", "key_grants"] as const) {
+      if (body[param] !== undefined && body.setup_api_key !== true) {
+        throw new ApiError(422, {
+          message: "invalid combination of fields",
+          code: sparkPostCodes.invalidCombination,
+          description: `${param} only applies with setup_api_key: true`,
+          param,
+        });
+      }
     }
     if (body.setup_api_key !== true) {
       const subaccount = await createSubaccount(c.env.DB, auth.accountId, body.name);
       return c.json({ results: { subaccount_id: subaccount.id, name: subaccount.name } }, 200);
     }
+    const grants = checkGiven(
+      auth,
+      true,
+      body.key_grants ?? everyGrant(true).filter((g) => holds(auth.grants, g)),
+      "key_grants",
+    );
     const key = await generateApiKey();
     const label = body.key_label ?? `${body.name} key`;
     const subaccount = await createSubaccount(c.env.DB, auth.accountId, body.name, {
+      publicId: key.publicId,
       label,
       shortKey: key.shortKey,
       hash: key.hash,
+      grants,
     });
     return c.json(
       {
@@ -102,6 +120,8 @@ export function subaccountRoutes(): OpenAPIHono<AppEnv> {
           key: key.key,
           short_key: key.shortKey,
           label,
+          key_id: key.publicId,
+          grants,
         },
       },
       200,

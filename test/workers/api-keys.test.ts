@@ -1,0 +1,315 @@
+// /api/v1/api-keys: customers make, narrow and revoke their own keys; grants limit what each
+// key may do, and no key can make or tamper with one more powerful than itself.
+import { env } from "cloudflare:test";
+import { describe, expect, it } from "vitest";
+import type { Grant } from "../../src/accounts/grants";
+import { callApi, type ErrorBody, newAccount, newKey, type TestAccount, withKey } from "./helpers";
+
+interface ApiKeyBody {
+  id: string;
+  key?: string;
+  label: string;
+  short_key: string;
+  grants: Grant[];
+  subaccount_id?: number;
+  created_at: string;
+  last_used_at: string | null;
+}
+
+const as = withKey;
+
+async function createKey(
+  account: Pick<TestAccount, "call">,
+  label: string,
+  grants: Grant[],
+  headers: Record<string, string> = {},
+): Promise<ApiKeyBody & { key: string }> {
+  const response = await account.call("POST", "/api-keys", { body: { label, grants }, headers });
+  expect(response.status).toBe(200);
+  return (await response.json<{ results: ApiKeyBody & { key: string } }>()).results;
+}
+
+async function errorOf(response: Response) {
+  return (await response.json<ErrorBody>()).errors[0];
+}
+
+describe("API keys API", () => {
+  it("makes a key shown once, which can do what its grants say and nothing else", async () => {
+    const account = await newAccount();
+    const made = await createKey(account, "Dashboard (read only)", [
+      "tracking_links/create",
+      "tracking_domains/view",
+    ]);
+    expect(made.key).toMatch(/^te_[0-9a-f]{40}$/);
+    expect(made.key.startsWith(made.short_key)).toBe(true);
+    // Stored and shown in one order, whatever order they were asked in.
+    expect(made.grants).toEqual(["tracking_domains/view", "tracking_links/create"]);
+    expect(made.last_used_at).toBeNull();
+
+    const narrow = as(made.key);
+    expect((await narrow.call("GET", "/tracking-domains")).status).toBe(200);
+    const write = await narrow.call("POST", "/tracking-domains", {
+      body: { domain: "track.shop.test" },
+    });
+    expect(write.status).toBe(403);
+    expect((await errorOf(write))?.description).toContain("tracking_domains/manage");
+    const hooks = await narrow.call("GET", "/webhooks");
+    expect(hooks.status).toBe(403);
+    expect((await errorOf(hooks))?.description).toContain("webhooks/view");
+    expect((await narrow.call("GET", "/api-keys")).status).toBe(403);
+
+    // The key is never shown again, nor kept: listing shows labels and short keys only.
+    const listed = await account.call("GET", "/api-keys");
+    const text = await listed.text();
+    expect(text).not.toContain(made.key);
+    const keys = (JSON.parse(text) as { results: ApiKeyBody[] }).results;
+    expect(keys.map((k) => k.label)).toEqual(["test", "Dashboard (read only)"]);
+    const stored = await env.DB.prepare("SELECT * FROM api_keys WHERE public_id = ?")
+      .bind(made.id)
+      .first();
+    expect(JSON.stringify(stored)).not.toContain(made.key);
+  });
+
+  it("lets a resource's change grant read it too", async () => {
+    const account = await newAccount();
+    const made = await createKey(account, "webhooks", ["webhooks/modify"]);
+    expect((await as(made.key).call("GET", "/webhooks")).status).toBe(200);
+    expect((await as(made.key).call("GET", "/tracking-domains")).status).toBe(403);
+  });
+
+  it("names the field at fault in a bad request", async () => {
+    const account = await newAccount();
+    const cases: [unknown, string][] = [
+      [{ label: "x", grants: ["tracking_domains/everything"] }, "grants.0"],
+      [{ label: "x", grants: [] }, "grants"],
+      [{ label: "x" }, "grants"],
+      [{ label: "  ", grants: ["account/view"] }, "label"],
+      [{ label: "x", grants: ["account/view"], key: "te_mine" }, "key"],
+    ];
+    for (const [body, param] of cases) {
+      const response = await account.call("POST", "/api-keys", { body });
+      expect(response.status, JSON.stringify(body)).toBe(422);
+      expect((await errorOf(response))?.param).toBe(param);
+    }
+    expect((await account.call("GET", "/api-keys")).status).toBe(200);
+    const listed = await (await account.call("GET", "/api-keys")).json<{ results: unknown[] }>();
+    expect(listed.results).toHaveLength(1);
+  });
+
+  it("gives only grants the calling key holds, and touches no key more powerful than it", async () => {
+    const account = await newAccount();
+    const admin = await createKey(account, "key admin", [
+      "api_keys/manage",
+      "tracking_domains/view",
+    ]);
+    const asAdmin = as(admin.key);
+
+    const escalate = await asAdmin.call("POST", "/api-keys", {
+      body: { label: "more", grants: ["tracking_domains/manage"] },
+    });
+    expect(escalate.status).toBe(403);
+    const error = await errorOf(escalate);
+    expect(error?.param).toBe("grants");
+    expect(error?.description).toContain("tracking_domains/manage");
+
+    // The account's full key holds more than the admin: the admin can neither narrow nor revoke it.
+    const keys = (await (await account.call("GET", "/api-keys")).json<{ results: ApiKeyBody[] }>())
+      .results;
+    const full = keys.find((k) => k.label === "test");
+    expect(full).toBeDefined();
+    for (const [method, body] of [
+      ["PUT", { grants: ["account/view"] }],
+      ["DELETE", undefined],
+    ] as const) {
+      const response = await asAdmin.call(method, `/api-keys/${full?.id}`, { body });
+      expect(response.status).toBe(403);
+      expect((await errorOf(response))?.description).toContain("holds");
+    }
+    expect((await account.call("GET", "/tracking-domains")).status).toBe(200);
+
+    // A narrower key is the admin's to manage.
+    const viewer = await createKey(asAdmin, "viewer", ["tracking_domains/view"]);
+    const relabelled = await asAdmin.call("PUT", `/api-keys/${viewer.id}`, {
+      body: { label: "viewer 2" },
+    });
+    expect(relabelled.status).toBe(200);
+    expect((await relabelled.json<{ results: ApiKeyBody }>()).results).toMatchObject({
+      label: "viewer 2",
+      grants: ["tracking_domains/view"],
+    });
+    expect((await asAdmin.call("DELETE", `/api-keys/${viewer.id}`)).status).toBe(204);
+    expect((await as(viewer.key).call("GET", "/tracking-domains")).status).toBe(401);
+  });
+
+  it("revokes at once, and a key cannot revoke itself or change its own grants", async () => {
+    const account = await newAccount();
+    const second = await createKey(account, "second", ["api_keys/manage", "account/view"]);
+    const asSecond = as(second.key);
+
+    const self = await asSecond.call("DELETE", `/api-keys/${second.id}`);
+    expect(self.status).toBe(409);
+    expect((await errorOf(self))?.description).toContain("another key");
+    expect(
+      (await asSecond.call("PUT", `/api-keys/${second.id}`, { body: { grants: ["account/view"] } }))
+        .status,
+    ).toBe(409);
+    // Its own label is fine.
+    expect(
+      (await asSecond.call("PUT", `/api-keys/${second.id}`, { body: { label: "renamed" } })).status,
+    ).toBe(200);
+
+    expect((await account.call("DELETE", `/api-keys/${second.id}`)).status).toBe(204);
+    expect((await asSecond.call("GET", "/account")).status).toBe(401);
+    expect((await account.call("GET", `/api-keys/${second.id}`)).status).toBe(404);
+    expect((await account.call("DELETE", `/api-keys/${second.id}`)).status).toBe(404);
+    const listed = await (await account.call("GET", "/api-keys")).json<{ results: ApiKeyBody[] }>();
+    expect(listed.results.map((k) => k.id)).not.toContain(second.id);
+  });
+
+  it("keeps each account's keys invisible to other accounts", async () => {
+    const [a, b] = [await newAccount(), await newAccount()];
+    const made = await createKey(a, "a's key", ["account/view"]);
+    for (const [method, body] of [
+      ["GET", undefined],
+      ["PUT", { label: "mine now" }],
+      ["DELETE", undefined],
+    ] as const) {
+      const response = await b.call(method, `/api-keys/${made.id}`, { body });
+      expect(response.status).toBe(404);
+    }
+    const listed = await (await b.call("GET", "/api-keys")).json<{ results: ApiKeyBody[] }>();
+    expect(listed.results.map((k) => k.id)).not.toContain(made.id);
+    expect((await as(made.key).call("GET", "/account")).status).toBe(200);
+  });
+
+  it("makes and lists a subaccount's keys with X-MSYS-SUBACCOUNT; a subaccount key sees only its own", async () => {
+    const account = await newAccount({ subaccounts: [1, 2] });
+    const inOne = { "x-msys-subaccount": "1" };
+    const subKey = await createKey(
+      account,
+      "sub 1",
+      ["tracking_domains/manage", "api_keys/manage"],
+      inOne,
+    );
+    expect(subKey.subaccount_id).toBe(1);
+    const primaryOnly = await account.call("POST", "/api-keys", {
+      body: { label: "x", grants: ["subaccounts/view"] },
+      headers: inOne,
+    });
+    expect(primaryOnly.status).toBe(422);
+    expect((await errorOf(primaryOnly))?.param).toBe("grants");
+
+    // The subaccount key acts for subaccount 1 only, and sees its subaccount's keys only.
+    const asSub = as(subKey.key);
+    expect((await asSub.call("GET", "/tracking-domains")).status).toBe(200);
+    expect(
+      (
+        await callApi("GET", "/tracking-domains", {
+          headers: { authorization: subKey.key, "x-msys-subaccount": "2" },
+        })
+      ).status,
+    ).toBe(403);
+    const own = await createKey(asSub, "made by sub 1", ["tracking_domains/view"]);
+    expect(own.subaccount_id).toBe(1);
+    const seen = await (await asSub.call("GET", "/api-keys")).json<{ results: ApiKeyBody[] }>();
+    expect(seen.results.map((k) => k.label).sort()).toEqual(["made by sub 1", "sub 1"]);
+    const primaryKeys = await (
+      await account.call("GET", "/api-keys", { headers: { "x-msys-subaccount": "0" } })
+    ).json<{ results: ApiKeyBody[] }>();
+    expect(primaryKeys.results.map((k) => k.label)).toEqual(["test"]);
+    const primaryId = primaryKeys.results[0]?.id;
+    expect((await asSub.call("GET", `/api-keys/${primaryId}`)).status).toBe(404);
+    // Without the header, the primary key sees every key of the account.
+    const all = await (await account.call("GET", "/api-keys")).json<{ results: ApiKeyBody[] }>();
+    expect(all.results).toHaveLength(3);
+  });
+
+  it("gives a new subaccount's key the grants asked, within the caller's", async () => {
+    const account = await newAccount();
+    const made = await account.call("POST", "/subaccounts", {
+      body: { name: "Hats", setup_api_key: true, key_grants: ["tracking_links/create"] },
+    });
+    expect(made.status).toBe(200);
+    const created = (
+      await made.json<{ results: { key: string; key_id: string; grants: Grant[] } }>()
+    ).results;
+    expect(created.grants).toEqual(["tracking_links/create"]);
+    expect((await as(created.key).call("GET", "/tracking-domains")).status).toBe(403);
+    const refused = await account.call("POST", "/subaccounts", {
+      body: { name: "Caps", setup_api_key: true, key_grants: ["subaccounts/manage"] },
+    });
+    expect(refused.status).toBe(422);
+    expect((await errorOf(refused))?.param).toBe("key_grants");
+    const without = await account.call("POST", "/subaccounts", {
+      body: { name: "Caps", key_grants: ["account/view"] },
+    });
+    expect(without.status).toBe(422);
+    expect((await errorOf(without))?.param).toBe("key_grants");
+  });
+
+  it("records when a key was last used, writing at most once an hour", async () => {
+    const account = await newAccount();
+    const made = await createKey(account, "probe", ["account/view"]);
+    const lastUsed = async () =>
+      (
+        await env.DB.prepare("SELECT last_used_at FROM api_keys WHERE public_id = ?")
+          .bind(made.id)
+          .first<{ last_used_at: string | null }>()
+      )?.last_used_at;
+    expect(await lastUsed()).toBeNull();
+    expect((await as(made.key).call("GET", "/account")).status).toBe(200);
+    await expect.poll(lastUsed).not.toBeNull();
+
+    const setLastUsed = (at: string) =>
+      env.DB.prepare("UPDATE api_keys SET last_used_at = ? WHERE public_id = ?")
+        .bind(at, made.id)
+        .run();
+    const tenMinutesAgo = new Date(Date.now() - 10 * 60_000).toISOString();
+    await setLastUsed(tenMinutesAgo);
+    await as(made.key).call("GET", "/account");
+    // A write would come through waitUntil; give it the time the first one took, then look.
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(await lastUsed()).toBe(tenMinutesAgo);
+
+    await setLastUsed(new Date(Date.now() - 2 * 3_600_000).toISOString());
+    await as(made.key).call("GET", "/account");
+    await expect
+      .poll(async () => Date.parse((await lastUsed()) ?? ""))
+      .toBeGreaterThan(Date.now() - 60_000);
+    const shown = await (await account.call("GET", `/api-keys/${made.id}`)).json<{
+      results: ApiKeyBody;
+    }>();
+    expect(shown.results.last_used_at).toBe(await lastUsed());
+  });
+
+  it("holds an account to 100 keys that are not revoked", async () => {
+    const account = await newAccount();
+    for (let i = 0; i < 99; i++) await newKey(account.accountId, null, ["account/view"]);
+    const over = await account.call("POST", "/api-keys", {
+      body: { label: "101st", grants: ["account/view"] },
+    });
+    expect(over.status).toBe(403);
+    expect((await errorOf(over))?.description).toContain("100 API keys");
+  });
+
+  it("gives a key stored without grants nothing", async () => {
+    const account = await newAccount();
+    const bare = await newKey(account.accountId, null, []);
+    for (const path of [
+      "/account",
+      "/tracking-domains",
+      "/webhooks",
+      "/api-keys",
+      "/events/engagement",
+    ]) {
+      expect((await as(bare).call("GET", path)).status, path).toBe(403);
+    }
+  });
+
+  it("is in the OpenAPI document", async () => {
+    const doc = await (await callApi("GET", "/openapi.json")).json<{
+      paths: Record<string, object>;
+    }>();
+    expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(["/api-keys", "/api-keys/{id}"]));
+  });
+});
