@@ -122,7 +122,10 @@ function renderSignIn(message) {
           event.preventDefault();
           sessionStorage.setItem(keyStorage, input.value.trim());
           try {
-            await api("GET", "/tracking-domains", undefined, { signingIn: true });
+            // A 403 is a valid key that may not list domains: signed in all the same.
+            await api("GET", "/tracking-domains", undefined, { signingIn: true }).catch((error) => {
+              if (!(error instanceof ApiError && error.status === 403)) throw error;
+            });
             // On to where the address points (a deep link survives signing in).
             route();
           } catch (error) {
@@ -566,10 +569,11 @@ async function renderDetails(name) {
   }
 }
 
-function confirmDialog(title, text) {
+function confirmDialog(title, text, action = "Delete") {
   const dialog = document.getElementById("confirm");
   document.getElementById("confirm-title").textContent = title;
   document.getElementById("confirm-text").textContent = text;
+  document.getElementById("confirm-ok").textContent = action;
   dialog.returnValue = "";
   dialog.showModal();
   return new Promise((resolve) =>
@@ -1004,6 +1008,184 @@ async function renderWebhook(id) {
   );
 }
 
+/** What each grant lets a key do, in the order the API lists them. */
+const grantLabels = {
+  "account/view": "See the account and its CNAME targets",
+  "api_keys/manage": "Make, change and revoke API keys",
+  "tracking_domains/view": "See tracking domains",
+  "tracking_domains/manage": "Add, verify and change tracking domains (and see them)",
+  "sending_domains/view": "See sending domains",
+  "sending_domains/manage": "Change sending domains (and see them)",
+  "subaccounts/view": "See subaccounts",
+  "subaccounts/manage": "Add subaccounts (and see them)",
+  "tracking_links/create": "Make tracking links",
+  "message_events/view": "Read clicks and opens",
+  "webhooks/view": "See webhooks",
+  "webhooks/modify": "Add and change webhooks (and see them)",
+};
+
+/** A key's grants in words: "Everything" for a key that holds all its kind can hold. */
+function grantSummary(key) {
+  const possible = Object.keys(grantLabels).filter(
+    (g) => !(key.subaccount_id && g.startsWith("subaccounts/")),
+  );
+  if (possible.every((g) => key.grants.includes(g))) return "Everything";
+  return h(
+    "ul",
+    { class: "plain" },
+    key.grants.map((g) => h("li", {}, grantLabels[g] ?? g)),
+  );
+}
+
+async function renderApiKeys() {
+  const keys = await api("GET", "/api-keys");
+  const status = h("div", { id: "api-key-status", "aria-live": "polite" });
+  const signedInWith = apiKey();
+  const table = h(
+    "table",
+    { id: "api-keys" },
+    h("caption", {}, `${keys.length} API key${keys.length === 1 ? "" : "s"}`),
+    h(
+      "thead",
+      {},
+      h(
+        "tr",
+        {},
+        ["Label", "Key", "May", "Last used", "Created", ""].map((t) =>
+          h("th", { scope: "col" }, t),
+        ),
+      ),
+    ),
+    h(
+      "tbody",
+      {},
+      keys.map((k) => {
+        const mine = signedInWith?.startsWith(k.short_key) ?? false;
+        return h(
+          "tr",
+          {},
+          h("td", {}, k.label, k.subaccount_id ? ` (subaccount ${k.subaccount_id})` : ""),
+          h("td", {}, h("code", { class: "nowrap" }, `${k.short_key}…`)),
+          h("td", {}, grantSummary(k)),
+          h("td", {}, k.last_used_at ? date(k.last_used_at) : "Never"),
+          h("td", {}, date(k.created_at)),
+          h(
+            "td",
+            {},
+            mine
+              ? "This browser's key"
+              : h(
+                  "button",
+                  {
+                    type: "button",
+                    class: "danger",
+                    "aria-label": `Revoke ${k.label}`,
+                    onclick: async () => {
+                      const sure = await confirmDialog(
+                        `Revoke ${k.label}?`,
+                        `Calls made with ${k.short_key}… will be refused from now on. This cannot be undone.`,
+                        "Revoke",
+                      );
+                      if (!sure) return;
+                      try {
+                        await api("DELETE", `/api-keys/${k.id}`);
+                        await renderApiKeys();
+                      } catch (error) {
+                        status.replaceChildren(errorBox(error));
+                      }
+                    },
+                  },
+                  "Revoke…",
+                ),
+          ),
+        );
+      }),
+    ),
+  );
+  show(
+    h("h1", {}, "API keys"),
+    h(
+      "p",
+      {},
+      "Give each integration its own key with only what it needs; revoke a key you no longer use (see Last used).",
+    ),
+    table,
+    status,
+    newApiKeyForm(),
+  );
+}
+
+function newApiKeyForm() {
+  const status = h("div", { id: "new-api-key-status" });
+  return h(
+    "section",
+    { "aria-labelledby": "new-api-key-heading" },
+    h("h2", { id: "new-api-key-heading" }, "Make an API key"),
+    h(
+      "form",
+      {
+        id: "new-api-key",
+        onsubmit: async (event) => {
+          event.preventDefault();
+          const form = new FormData(event.target);
+          try {
+            const created = await api("POST", "/api-keys", {
+              label: String(form.get("label")).trim(),
+              grants: form.getAll("grants"),
+            });
+            renderNewApiKey(created);
+          } catch (error) {
+            status.replaceChildren(errorBox(error));
+          }
+        },
+      },
+      h("label", { for: "api-key-label" }, "Label"),
+      h("input", { type: "text", id: "api-key-label", name: "label", required: true }),
+      h(
+        "fieldset",
+        {},
+        h("legend", {}, "This key may"),
+        Object.entries(grantLabels).map(([value, label]) =>
+          h(
+            "label",
+            {},
+            h("input", { type: "checkbox", name: "grants", value }),
+            h("span", {}, label),
+          ),
+        ),
+      ),
+      h("div", { class: "actions" }, h("button", { type: "submit" }, "Make key")),
+    ),
+    status,
+  );
+}
+
+/** Right after making a key: the key itself, which is never shown again. */
+function renderNewApiKey(created) {
+  show(
+    h("h1", {}, `API key ${created.label} made`),
+    h(
+      "div",
+      { class: "notice", role: "status" },
+      h("p", {}, h("strong", {}, "Copy the key now: it is not shown again.")),
+      h(
+        "p",
+        {},
+        h("code", { id: "new-api-key-value" }, created.key),
+        " ",
+        copyButton(created.key, "API key"),
+      ),
+      h("p", {}, "Send it in the Authorization header of each call."),
+    ),
+    h(
+      "div",
+      { class: "actions" },
+      // The address is already #/api-keys, so a link would not change the page.
+      h("button", { type: "button", onclick: () => route() }, "Back to API keys"),
+    ),
+  );
+}
+
 async function route() {
   if (!apiKey()) return renderSignIn();
   nav.hidden = false;
@@ -1018,6 +1200,7 @@ async function route() {
     else if (details) await renderDetails(details[1]);
     else if (hash === "/webhooks") await renderWebhooks();
     else if (webhook) await renderWebhook(webhook[1]);
+    else if (hash === "/api-keys") await renderApiKeys();
     else show(h("h1", {}, "Not found"), h("p", {}, h("a", { href: "#/" }, "Tracking domains")));
   } catch (error) {
     if (apiKey()) show(h("h1", {}, "Something went wrong"), errorBox(error));

@@ -3,7 +3,8 @@
 // shows its DNS record, verifies and reaches Valid with its dates; an insecure domain goes through
 // the enable-HTTPS wizard, where a CAA record fails with its fix until DNS is fixed; a
 // self-managed domain shows its last check through its proxy; a webhook is added, tested against
-// a real endpoint and deleted; a domain is deleted after confirming. Screenshots go to test-output/screenshots for people to look at.
+// a real endpoint and deleted; an API key with some grants is made and revoked; a domain is
+// deleted after confirming. Screenshots go to test-output/screenshots for people to look at.
 import { randomUUID } from "node:crypto";
 import { mkdirSync } from "node:fs";
 import { type Browser, chromium, type Page } from "playwright-core";
@@ -263,6 +264,45 @@ describe("management UI", () => {
     } finally {
       await endpoint.stop();
     }
+  });
+
+  it("makes an API key with only some grants, shows it once, and revokes it after confirming", async () => {
+    const admin = inject("apiKeys").alpha;
+    await signIn(admin);
+    await page.getByRole("link", { name: "API keys" }).click();
+    await page.getByRole("heading", { name: "API keys", exact: true }).waitFor();
+    // The key this browser signed in with cannot be revoked from here.
+    expect(await page.locator("#api-keys").textContent()).toContain("This browser's key");
+
+    const label = `ui-reader-${randomUUID().slice(0, 8)}`;
+    await page.getByLabel("Label").fill(label);
+    await page.getByRole("button", { name: "Make key" }).click();
+    // No grant ticked: the API's reason, naming the field.
+    await expect.poll(() => page.getByRole("alert").textContent()).toContain("grants");
+    await page.getByLabel("See tracking domains").check();
+    await page.getByLabel("Make tracking links").check();
+    await page.getByRole("button", { name: "Make key" }).click();
+    const key = (await page.locator("#new-api-key-value").textContent()) ?? "";
+    expect(key).toMatch(/^te_[0-9a-f]{40}$/);
+    // The key does what was ticked and nothing more.
+    expect((await api(key, "GET", "/tracking-domains")).status).toBe(200);
+    expect((await api(key, "GET", "/webhooks")).status).toBe(403);
+
+    await page.getByRole("button", { name: "Back to API keys" }).click();
+    const row = page.locator("#api-keys tr", { hasText: label });
+    await row.waitFor();
+    expect(await page.locator("main").textContent()).not.toContain(key);
+    expect(await row.textContent()).toContain("See tracking domains");
+    expect(await row.textContent()).toContain(key.slice(0, 11));
+    await page.screenshot({ path: `${screenshots}/api-keys.png`, fullPage: true });
+
+    await row.getByRole("button", { name: `Revoke ${label}` }).click();
+    await page.getByRole("dialog").getByRole("button", { name: "Cancel" }).click();
+    expect((await api(key, "GET", "/tracking-domains")).status).toBe(200);
+    await row.getByRole("button", { name: `Revoke ${label}` }).click();
+    await page.getByRole("dialog").getByRole("button", { name: "Revoke" }).click();
+    await expect.poll(() => page.locator("#api-keys").textContent()).not.toContain(label);
+    expect((await api(key, "GET", "/tracking-domains")).status).toBe(401);
   });
 
   it("deletes a domain only after confirming", async () => {
