@@ -1,8 +1,10 @@
 -- API keys that customers manage themselves (/api/v1/api-keys): each key has an opaque public
--- id, the grants it holds (a JSON array of names from src/accounts/grants.ts) and when it was
--- last used (written at most once an hour per key, so that unused keys can be found and revoked).
+-- id, the grants it holds (a JSON array of names from src/accounts/grants.ts), the addresses it
+-- may be used from (a JSON array of CIDR ranges; empty: anywhere) and when it was last used
+-- (written at most once an hour per key, so that unused keys can be found and revoked).
 ALTER TABLE api_keys ADD COLUMN public_id TEXT;
 ALTER TABLE api_keys ADD COLUMN grants TEXT NOT NULL DEFAULT '[]';
+ALTER TABLE api_keys ADD COLUMN valid_ips TEXT NOT NULL DEFAULT '[]';
 ALTER TABLE api_keys ADD COLUMN last_used_at TEXT;
 
 -- Keys made before grants existed could do everything: they keep every grant there is today.

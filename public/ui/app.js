@@ -1051,7 +1051,7 @@ async function renderApiKeys() {
       h(
         "tr",
         {},
-        ["Label", "Key", "May", "Last used", "Created", ""].map((t) =>
+        ["Label", "Key", "May", "From", "Last used", "Created", ""].map((t) =>
           h("th", { scope: "col" }, t),
         ),
       ),
@@ -1067,6 +1067,7 @@ async function renderApiKeys() {
           h("td", {}, k.label, k.subaccount_id ? ` (subaccount ${k.subaccount_id})` : ""),
           h("td", {}, h("code", { class: "nowrap" }, `${k.short_key}…`)),
           h("td", {}, grantSummary(k)),
+          h("td", {}, k.valid_ips.length === 0 ? "Anywhere" : k.valid_ips.join(", ")),
           h("td", {}, k.last_used_at ? date(k.last_used_at) : "Never"),
           h("td", {}, date(k.created_at)),
           h(
@@ -1129,9 +1130,14 @@ function newApiKeyForm() {
           event.preventDefault();
           const form = new FormData(event.target);
           try {
+            const addresses = String(form.get("valid_ips"))
+              .split(/[\s,]+/)
+              .filter(Boolean);
             const created = await api("POST", "/api-keys", {
               label: String(form.get("label")).trim(),
               grants: form.getAll("grants"),
+              // None given: the API makes it usable from wherever this browser's key is.
+              ...(addresses.length === 0 ? {} : { valid_ips: addresses }),
             });
             renderNewApiKey(created);
           } catch (error) {
@@ -1141,6 +1147,19 @@ function newApiKeyForm() {
       },
       h("label", { for: "api-key-label" }, "Label"),
       h("input", { type: "text", id: "api-key-label", name: "label", required: true }),
+      h("label", { for: "api-key-valid-ips" }, "Only from these addresses (optional)"),
+      h("input", {
+        type: "text",
+        id: "api-key-valid-ips",
+        name: "valid_ips",
+        placeholder: "203.0.113.0/24, 2001:db8::/48",
+        "aria-describedby": "api-key-valid-ips-hint",
+      }),
+      h(
+        "p",
+        { id: "api-key-valid-ips-hint", class: "hint" },
+        "Addresses or CIDR ranges, separated by commas. Empty: wherever the key you signed in with works.",
+      ),
       h(
         "fieldset",
         {},

@@ -1,5 +1,6 @@
 // D1 access for accounts, subaccounts and API keys. No HTTP here: callers decide what a
 // missing key or subaccount means for a request.
+import { parseRanges } from "./address-ranges";
 import { type Grant, parseGrants } from "./grants";
 
 export interface ApiKeyOwner {
@@ -8,6 +9,8 @@ export interface ApiKeyOwner {
   /** null for a primary-account key. */
   subaccountId: number | null;
   grants: Grant[];
+  /** Where the key may be used from (CIDR ranges; empty: anywhere). */
+  validIps: string[];
   lastUsedAt: string | null;
 }
 
@@ -17,7 +20,7 @@ export async function findApiKeyOwner(
 ): Promise<ApiKeyOwner | null> {
   const row = await db
     .prepare(
-      `SELECT id, account_id, subaccount_id, grants, last_used_at FROM api_keys
+      `SELECT id, account_id, subaccount_id, grants, valid_ips, last_used_at FROM api_keys
        WHERE key_hash = ? AND revoked_at IS NULL`,
     )
     .bind(keyHash)
@@ -26,6 +29,7 @@ export async function findApiKeyOwner(
       account_id: number;
       subaccount_id: number | null;
       grants: string;
+      valid_ips: string;
       last_used_at: string | null;
     }>();
   return row
@@ -34,6 +38,7 @@ export async function findApiKeyOwner(
         accountId: row.account_id,
         subaccountId: row.subaccount_id,
         grants: parseGrants(row.grants),
+        validIps: parseRanges(row.valid_ips),
         lastUsedAt: row.last_used_at,
       }
     : null;
@@ -83,6 +88,7 @@ export interface SubaccountKey {
   shortKey: string;
   hash: string;
   grants: readonly Grant[];
+  validIps: readonly string[];
 }
 
 /**
@@ -107,8 +113,9 @@ export async function createSubaccount(
     statements.push(
       db
         .prepare(
-          `INSERT INTO api_keys (account_id, subaccount_id, label, short_key, key_hash, public_id, grants)
-           SELECT ?1, MAX(id), ?2, ?3, ?4, ?5, ?6 FROM subaccounts WHERE account_id = ?1`,
+          `INSERT INTO api_keys (account_id, subaccount_id, label, short_key, key_hash, public_id, grants,
+             valid_ips)
+           SELECT ?1, MAX(id), ?2, ?3, ?4, ?5, ?6, ?7 FROM subaccounts WHERE account_id = ?1`,
         )
         .bind(
           accountId,
@@ -117,6 +124,7 @@ export async function createSubaccount(
           key.hash,
           key.publicId,
           JSON.stringify(key.grants),
+          JSON.stringify(key.validIps),
         ),
     );
   }
@@ -148,6 +156,7 @@ export interface ApiKeyRecord {
   label: string;
   shortKey: string;
   grants: Grant[];
+  validIps: string[];
   createdAt: string;
   lastUsedAt: string | null;
 }
@@ -159,12 +168,13 @@ interface ApiKeyRow {
   label: string;
   short_key: string;
   grants: string;
+  valid_ips: string;
   created_at: string;
   last_used_at: string | null;
 }
 
 const keyColumns =
-  "id, public_id, subaccount_id, label, short_key, grants, created_at, last_used_at";
+  "id, public_id, subaccount_id, label, short_key, grants, valid_ips, created_at, last_used_at";
 /** ?1 the account, ?2 the subaccount in scope (NULL: all of them). Revoked keys are gone. */
 const inKeyScope =
   "account_id = ?1 AND revoked_at IS NULL AND (?2 IS NULL OR COALESCE(subaccount_id, 0) = ?2)";
@@ -176,6 +186,7 @@ const toApiKey = (row: ApiKeyRow): ApiKeyRecord => ({
   label: row.label,
   shortKey: row.short_key,
   grants: parseGrants(row.grants),
+  validIps: parseRanges(row.valid_ips),
   createdAt: row.created_at,
   lastUsedAt: row.last_used_at,
 });
@@ -191,6 +202,7 @@ export interface NewApiKeyRow {
   shortKey: string;
   hash: string;
   grants: readonly Grant[];
+  validIps: readonly string[];
 }
 
 /** Stores a key unless the account already holds `maxActiveKeys` (then null), in one statement. */
@@ -200,8 +212,9 @@ export async function insertApiKey(
 ): Promise<ApiKeyRecord | null> {
   const row = await db
     .prepare(
-      `INSERT INTO api_keys (account_id, subaccount_id, public_id, label, short_key, key_hash, grants)
-       SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7
+      `INSERT INTO api_keys (account_id, subaccount_id, public_id, label, short_key, key_hash, grants,
+         valid_ips)
+       SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?9
        WHERE (SELECT COUNT(*) FROM api_keys WHERE account_id = ?1 AND revoked_at IS NULL) < ?8
        RETURNING ${keyColumns}`,
     )
@@ -214,6 +227,7 @@ export async function insertApiKey(
       key.hash,
       JSON.stringify(key.grants),
       maxActiveKeys,
+      JSON.stringify(key.validIps),
     )
     .first<ApiKeyRow>();
   return row ? toApiKey(row) : null;
@@ -243,11 +257,12 @@ export async function updateApiKey(
   db: D1Database,
   scope: KeyScope,
   publicId: string,
-  change: { label?: string; grants?: readonly Grant[] },
+  change: { label?: string; grants?: readonly Grant[]; validIps?: readonly string[] },
 ): Promise<ApiKeyRecord | null> {
   const row = await db
     .prepare(
-      `UPDATE api_keys SET label = COALESCE(?4, label), grants = COALESCE(?5, grants)
+      `UPDATE api_keys SET label = COALESCE(?4, label), grants = COALESCE(?5, grants),
+         valid_ips = COALESCE(?6, valid_ips)
        WHERE ${inKeyScope} AND public_id = ?3 RETURNING ${keyColumns}`,
     )
     .bind(
@@ -256,6 +271,7 @@ export async function updateApiKey(
       publicId,
       change.label ?? null,
       change.grants === undefined ? null : JSON.stringify(change.grants),
+      change.validIps === undefined ? null : JSON.stringify(change.validIps),
     )
     .first<ApiKeyRow>();
   return row ? toApiKey(row) : null;

@@ -2,6 +2,7 @@
 // SparkPost: a primary-account key may act for any of its subaccounts; a subaccount key only
 // for its own. Missing or wrong keys are 401s that say what to send.
 import { createMiddleware } from "hono/factory";
+import { allowedFrom } from "../accounts/address-ranges";
 import { apiKeyFromAuthorization, hashApiKey, looksLikeApiKey } from "../accounts/api-keys";
 import { type Grant, holds } from "../accounts/grants";
 import { findApiKeyOwner, subaccountExists, touchApiKey } from "../accounts/repository";
@@ -40,6 +41,12 @@ export const requireApiKey = createMiddleware<AppEnv>(async (c, next) => {
     ? await findApiKeyOwner(c.env.DB, await hashApiKey(key))
     : null;
   if (!owner) throw unauthorized("The API key is not valid: it may be mistyped or revoked.");
+  const callerIp = c.req.header("cf-connecting-ip");
+  if (!allowedFrom(owner.validIps, callerIp)) {
+    throw forbidden(
+      `This API key may not be used from ${callerIp ?? "an unknown address"}: its valid_ips do not include it.`,
+    );
+  }
 
   const requested = c.req.header("x-msys-subaccount");
   let subaccountId = owner.subaccountId;
@@ -71,6 +78,7 @@ export const requireApiKey = createMiddleware<AppEnv>(async (c, next) => {
     keyId: owner.keyId,
     keySubaccountId: owner.subaccountId,
     grants: owner.grants,
+    validIps: owner.validIps,
   });
   const now = new Date();
   if (owner.lastUsedAt === null || Date.parse(owner.lastUsedAt) < now.getTime() - lastUsedStepMs) {

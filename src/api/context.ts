@@ -8,6 +8,8 @@ export interface AuthContext extends OwnerScope {
   keySubaccountId: number | null;
   /** What the key may do (src/accounts/grants.ts). */
   grants: readonly Grant[];
+  /** Where the key may be used from (CIDR ranges; empty: anywhere). */
+  validIps: readonly string[];
 }
 
 export interface AppEnv {

@@ -281,6 +281,11 @@ describe("management UI", () => {
     await expect.poll(() => page.getByRole("alert").textContent()).toContain("grants");
     await page.getByLabel("See tracking domains").check();
     await page.getByLabel("Make tracking links").check();
+    // A range the API refuses is explained; then one that includes this browser.
+    await page.getByLabel("Only from these addresses").fill("127.0.0.0/8, 10.0.0.0/33");
+    await page.getByRole("button", { name: "Make key" }).click();
+    await expect.poll(() => page.getByRole("alert").textContent()).toContain("valid_ips.1");
+    await page.getByLabel("Only from these addresses").fill("127.0.0.1/8");
     await page.getByRole("button", { name: "Make key" }).click();
     const key = (await page.locator("#new-api-key-value").textContent()) ?? "";
     expect(key).toMatch(/^te_[0-9a-f]{40}$/);
@@ -294,6 +299,7 @@ describe("management UI", () => {
     expect(await page.locator("main").textContent()).not.toContain(key);
     expect(await row.textContent()).toContain("See tracking domains");
     expect(await row.textContent()).toContain(key.slice(0, 11));
+    expect(await row.textContent()).toContain("127.0.0.0/8");
     await page.screenshot({ path: `${screenshots}/api-keys.png`, fullPage: true });
 
     await row.getByRole("button", { name: `Revoke ${label}` }).click();

@@ -11,6 +11,7 @@ interface ApiKeyBody {
   label: string;
   short_key: string;
   grants: Grant[];
+  valid_ips: string[];
   subaccount_id?: number;
   created_at: string;
   last_used_at: string | null;
@@ -304,6 +305,83 @@ describe("API keys API", () => {
     ]) {
       expect((await as(bare).call("GET", path)).status, path).toBe(403);
     }
+  });
+
+  it("works only from the addresses in its valid_ips, saying so elsewhere", async () => {
+    const account = await newAccount();
+    const response = await account.call("POST", "/api-keys", {
+      body: {
+        label: "office",
+        grants: ["account/view"],
+        valid_ips: ["203.0.113.7/24", "2001:db8::1"],
+      },
+    });
+    expect(response.status).toBe(200);
+    const office = (await response.json<{ results: ApiKeyBody & { key: string } }>()).results;
+    expect(office.valid_ips).toEqual(["203.0.113.0/24", "2001:db8::1/128"]);
+    const from = (ip?: string) =>
+      as(office.key).call("GET", "/account", {
+        headers: ip === undefined ? {} : { "cf-connecting-ip": ip },
+      });
+    expect((await from("203.0.113.200")).status).toBe(200);
+    expect((await from("2001:db8::1")).status).toBe(200);
+    const elsewhere = await from("198.51.100.1");
+    expect(elsewhere.status).toBe(403);
+    expect((await errorOf(elsewhere))?.description).toContain("198.51.100.1");
+    expect((await from()).status).toBe(403);
+
+    const bad = await account.call("POST", "/api-keys", {
+      body: { label: "x", grants: ["account/view"], valid_ips: ["10.0.0.0/8", "127.1"] },
+    });
+    expect(bad.status).toBe(422);
+    expect((await errorOf(bad))?.param).toBe("valid_ips.1");
+  });
+
+  it("lets a key limited to some addresses give and manage only keys limited as much", async () => {
+    const account = await newAccount();
+    const office = { "cf-connecting-ip": "203.0.113.9" };
+    const made = await account.call("POST", "/api-keys", {
+      body: {
+        label: "office admin",
+        grants: ["api_keys/manage", "account/view"],
+        valid_ips: ["203.0.113.0/24"],
+      },
+    });
+    const admin = (await made.json<{ results: ApiKeyBody & { key: string } }>()).results;
+    const call = (method: string, path: string, body?: unknown) =>
+      as(admin.key).call(method, path, { body, headers: office });
+
+    // Unlimited, or wider: refused, naming the field.
+    for (const valid_ips of [[], ["203.0.112.0/23"]]) {
+      const wider = await call("POST", "/api-keys", {
+        label: "w",
+        grants: ["account/view"],
+        valid_ips,
+      });
+      expect(wider.status).toBe(403);
+      expect((await errorOf(wider))?.param).toBe("valid_ips");
+    }
+    // Not said: as limited as the admin. Narrower: as asked.
+    const inherited = await call("POST", "/api-keys", { label: "i", grants: ["account/view"] });
+    expect((await inherited.json<{ results: ApiKeyBody }>()).results.valid_ips).toEqual([
+      "203.0.113.0/24",
+    ]);
+    const narrower = await call("POST", "/api-keys", {
+      label: "n",
+      grants: ["account/view"],
+      valid_ips: ["203.0.113.128/25"],
+    });
+    const narrow = (await narrower.json<{ results: ApiKeyBody }>()).results;
+    expect(narrow.valid_ips).toEqual(["203.0.113.128/25"]);
+    expect((await call("DELETE", `/api-keys/${narrow.id}`)).status).toBe(204);
+
+    // An unlimited key with no more grants is still out of its reach; so is its own limit.
+    const open = await createKey(account, "anywhere", ["account/view"]);
+    const touch = await call("DELETE", `/api-keys/${open.id}`);
+    expect(touch.status).toBe(403);
+    expect((await errorOf(touch))?.description).toContain("addresses");
+    const self = await call("PUT", `/api-keys/${admin.id}`, { valid_ips: ["203.0.113.9"] });
+    expect(self.status).toBe(409);
   });
 
   it("is in the OpenAPI document", async () => {

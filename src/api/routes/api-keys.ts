@@ -1,11 +1,12 @@
 // /api/v1/api-keys: customers make, relabel, narrow and revoke their own keys, as with
 // SparkPost's API Keys API (label, grants, a key shown once, short_key to tell keys apart).
-// A key can give only grants it holds, and manage only keys that hold nothing more than it does,
-// so no key can make or tamper with a more powerful one. A key cannot revoke itself or change
+// A key can give only grants it holds and addresses it may be used from, and manage only keys
+// that can do no more, from no more places, so no key can make or tamper with a stronger one. A key cannot revoke itself or change
 // its own grants: revoking goes through another key, which keeps an account from locking itself
 // out by mistake. With X-MSYS-SUBACCOUNT (or a subaccount's own key) the calls are about that
 // subaccount's keys; a primary key without it sees every key of the account.
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
+import { canonicalRange, isRange, maxRanges, rangesWithin } from "../../accounts/address-ranges";
 import { generateApiKey } from "../../accounts/api-keys";
 import {
   type Grant,
@@ -28,7 +29,7 @@ import { ApiError, invalidField, notFound, sparkPostCodes } from "../errors";
 import { errorResponses, jsonBody, jsonContent, resultsOf } from "../schemas";
 import { validationHook } from "../validation";
 
-const fields = {
+export const apiKeyFields = {
   label: z.string().trim().min(1).max(1024).openapi({ example: "Production mailer" }),
   grants: z
     .array(z.enum(grantNames))
@@ -39,6 +40,18 @@ const fields = {
         "What the key may do. A resource's change grant (…/manage, webhooks/modify) includes its view grant.",
       example: ["tracking_domains/view", "tracking_links/create"],
     }),
+  valid_ips: z
+    .array(
+      z.string().max(64).refine(isRange, {
+        message: "must be an IPv4 or IPv6 address or CIDR range, such as 203.0.113.0/24",
+      }),
+    )
+    .max(maxRanges)
+    .openapi({
+      description:
+        "Addresses the key may be used from (CIDR ranges; a bare address is one host). Empty: anywhere.",
+      example: ["203.0.113.0/24", "2001:db8::/48"],
+    }),
 };
 
 const ApiKeySchema = z
@@ -47,6 +60,7 @@ const ApiKeySchema = z
     label: z.string(),
     short_key: z.string().openapi({ description: "The key's first characters" }),
     grants: z.array(z.enum(grantNames)),
+    valid_ips: z.array(z.string()),
     subaccount_id: z
       .number()
       .int()
@@ -73,10 +87,17 @@ const routes = {
     path: "/",
     summary: "Create an API key",
     description:
-      "The key itself is in this answer only. With X-MSYS-SUBACCOUNT, the key belongs to that subaccount.",
+      "The key itself is in this answer only. With X-MSYS-SUBACCOUNT, the key belongs to that subaccount. " +
+      "Without valid_ips, the key may be used from wherever the calling key may.",
     request: {
       body: jsonBody(
-        z.strictObject({ label: fields.label, grants: fields.grants }).openapi("CreateApiKey"),
+        z
+          .strictObject({
+            label: apiKeyFields.label,
+            grants: apiKeyFields.grants,
+            valid_ips: apiKeyFields.valid_ips.optional(),
+          })
+          .openapi("CreateApiKey"),
       ),
     },
     responses: {
@@ -118,7 +139,11 @@ const routes = {
       params: IdParam,
       body: jsonBody(
         z
-          .strictObject({ label: fields.label.optional(), grants: fields.grants.optional() })
+          .strictObject({
+            label: apiKeyFields.label.optional(),
+            grants: apiKeyFields.grants.optional(),
+            valid_ips: apiKeyFields.valid_ips.optional(),
+          })
           .openapi("UpdateApiKey"),
       ),
     },
@@ -142,6 +167,7 @@ const present = (key: ApiKeyRecord) => ({
   label: key.label,
   short_key: key.shortKey,
   grants: key.grants,
+  valid_ips: key.validIps,
   ...(key.subaccountId === null ? {} : { subaccount_id: key.subaccountId }),
   created_at: key.createdAt,
   last_used_at: key.lastUsedAt,
@@ -180,7 +206,29 @@ export function checkGiven(
   return normalizeGrants(grants);
 }
 
-/** A key of the caller's scope that the caller may manage: it holds nothing the caller lacks. */
+/**
+ * Where a key the caller gives may be used from, canonical: only from addresses the caller may
+ * use itself (a key limited to some addresses cannot make one that works from anywhere).
+ */
+export function checkReach(
+  auth: AuthContext,
+  given: readonly string[],
+  param = "valid_ips",
+): string[] {
+  const canonical = [...new Set(given.map((r) => canonicalRange(r) ?? r))];
+  if (!rangesWithin(canonical, auth.validIps)) {
+    throw forbidden(
+      `This API key may be used only from ${auth.validIps.join(", ")}, and cannot give a key that works from ${canonical.length === 0 ? "anywhere" : "elsewhere"}.`,
+      param,
+    );
+  }
+  return canonical;
+}
+
+/**
+ * A key of the caller's scope that the caller may manage: it holds nothing the caller lacks and
+ * works from no address the caller cannot use.
+ */
 async function manageable(env: Env, auth: AuthContext, id: string): Promise<ApiKeyRecord> {
   const key = await findApiKey(env.DB, auth, id);
   if (!key) throw notFound(`There is no API key ${id} in this account.`);
@@ -188,6 +236,11 @@ async function manageable(env: Env, auth: AuthContext, id: string): Promise<ApiK
   if (beyond.length > 0) {
     throw forbidden(
       `API key ${id} holds ${beyond.join(", ")}, which this key does not; manage it with a key that holds at least as much.`,
+    );
+  }
+  if (!rangesWithin(key.validIps, auth.validIps)) {
+    throw forbidden(
+      `API key ${id} may be used from addresses this key may not; manage it with a key that may be used from at least as many.`,
     );
   }
   return key;
@@ -213,6 +266,7 @@ export function apiKeyRoutes(): OpenAPIHono<AppEnv> {
     const subaccountId =
       auth.subaccountId === null || auth.subaccountId === 0 ? null : auth.subaccountId;
     const grants = checkGiven(auth, subaccountId !== null, body.grants);
+    const validIps = checkReach(auth, body.valid_ips ?? auth.validIps);
     const made = await generateApiKey();
     const key = await insertApiKey(c.env.DB, {
       accountId: auth.accountId,
@@ -222,6 +276,7 @@ export function apiKeyRoutes(): OpenAPIHono<AppEnv> {
       shortKey: made.shortKey,
       hash: made.hash,
       grants,
+      validIps,
     });
     if (!key) {
       throw forbidden(
@@ -253,9 +308,15 @@ export function apiKeyRoutes(): OpenAPIHono<AppEnv> {
       own(auth, key, "change its grants");
       grants = checkGiven(auth, key.subaccountId !== null, body.grants);
     }
+    let validIps: string[] | undefined;
+    if (body.valid_ips !== undefined) {
+      own(auth, key, "change where it may be used from");
+      validIps = checkReach(auth, body.valid_ips);
+    }
     const changed = await updateApiKey(c.env.DB, auth, id, {
       ...(body.label === undefined ? {} : { label: body.label }),
       ...(grants === undefined ? {} : { grants }),
+      ...(validIps === undefined ? {} : { validIps }),
     });
     if (!changed) throw notFound(`There is no API key ${id} in this account.`);
     return c.json({ results: present(changed) }, 200);

@@ -8,7 +8,7 @@ import type { AppEnv, AuthContext } from "../context";
 import { ApiError, sparkPostCodes } from "../errors";
 import { errorResponses, jsonContent, resultsOf } from "../schemas";
 import { validationHook } from "../validation";
-import { checkGiven } from "./api-keys";
+import { apiKeyFields, checkGiven, checkReach } from "./api-keys";
 
 const CreateBody = z
   .strictObject({
@@ -21,6 +21,9 @@ const CreateBody = z
     key_grants: z.array(z.enum(grantNames)).min(1).optional().openapi({
       description:
         "The new key's grants; by default every grant a subaccount's key can hold that the calling key holds",
+    }),
+    key_valid_ips: apiKeyFields.valid_ips.optional().openapi({
+      description: "Where the new key may be used from; by default where the calling key may",
     }),
   })
   .openapi("CreateSubaccount");
@@ -83,7 +86,7 @@ export function subaccountRoutes(): OpenAPIHono<AppEnv> {
     const auth = c.get("auth");
     requirePrimaryKey(auth);
     const body = c.req.valid("json");
-    for (const param of ["key_label", "key_grants"] as const) {
+    for (const param of ["key_label", "key_grants", "key_valid_ips"] as const) {
       if (body[param] !== undefined && body.setup_api_key !== true) {
         throw new ApiError(422, {
           message: "invalid combination of fields",
@@ -103,6 +106,7 @@ export function subaccountRoutes(): OpenAPIHono<AppEnv> {
       body.key_grants ?? everyGrant(true).filter((g) => holds(auth.grants, g)),
       "key_grants",
     );
+    const validIps = checkReach(auth, body.key_valid_ips ?? auth.validIps, "key_valid_ips");
     const key = await generateApiKey();
     const label = body.key_label ?? `${body.name} key`;
     const subaccount = await createSubaccount(c.env.DB, auth.accountId, body.name, {
@@ -111,6 +115,7 @@ export function subaccountRoutes(): OpenAPIHono<AppEnv> {
       shortKey: key.shortKey,
       hash: key.hash,
       grants,
+      validIps,
     });
     return c.json(
       {
