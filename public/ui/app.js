@@ -76,6 +76,26 @@ async function api(method, path, body, { signingIn = false } = {}) {
   return json.results;
 }
 
+/**
+ * A link to a view of this app that also works from a page shown at its own address (after
+ * making a key or replacing a secret): there it draws the view again.
+ */
+function appLink(hash, text, attributes = {}) {
+  return h(
+    "a",
+    {
+      ...attributes,
+      href: hash,
+      onclick: (event) => {
+        if (location.hash !== hash) return;
+        event.preventDefault();
+        route();
+      },
+    },
+    text,
+  );
+}
+
 function show(...children) {
   clearInterval(refreshTimer);
   main.replaceChildren(...children);
@@ -816,14 +836,24 @@ const newWebhookForm = () =>
     save: async (fields) => renderSecret(await api("POST", "/webhooks", fields)),
   });
 
-/** Right after creating: the signing secret, which is never shown again. */
-function renderSecret(created) {
+/**
+ * Right after creating a webhook or replacing its secret: the signing secret, which is never
+ * shown again, and until when a replaced one still signs.
+ */
+function renderSecret(created, heading = `Webhook ${created.name} added`, previousUntil = null) {
   show(
-    h("h1", {}, `Webhook ${created.name} added`),
+    h("h1", {}, heading),
     h(
       "div",
       { class: "notice", role: "status" },
       h("p", {}, h("strong", {}, "Copy the signing secret now: it is not shown again.")),
+      previousUntil
+        ? h(
+            "p",
+            { id: "previous-secret" },
+            `The old secret also signs each delivery until ${date(previousUntil)}; switch your endpoint to the new one before then.`,
+          )
+        : null,
       h(
         "p",
         {},
@@ -840,7 +870,66 @@ function renderSecret(created) {
     h(
       "div",
       { class: "actions" },
-      h("a", { class: "button", href: `#/webhooks/${created.id}` }, "Go to the webhook"),
+      appLink(`#/webhooks/${created.id}`, "Go to the webhook", { class: "button" }),
+    ),
+  );
+}
+
+/** How long a replaced signing secret may keep signing, as the API takes it (seconds). */
+const overlapChoices = [
+  [0, "stops at once"],
+  [3600, "keeps signing for an hour"],
+  [86400, "keeps signing for a day"],
+  [604800, "keeps signing for a week"],
+];
+
+function replaceSecretForm(w, status) {
+  return h(
+    "section",
+    { "aria-labelledby": "replace-secret-heading" },
+    h("h2", { id: "replace-secret-heading" }, "Signing secret"),
+    h(
+      "form",
+      {
+        id: "replace-secret",
+        onsubmit: async (event) => {
+          event.preventDefault();
+          const seconds = Number(new FormData(event.target).get("previous_valid_for"));
+          const sure = await confirmDialog(
+            "Replace the signing secret?",
+            seconds === 0
+              ? "Deliveries will be signed with the new secret only, from now on; your endpoint refuses them until it has it."
+              : "Deliveries will carry signatures under both secrets for a while; switch your endpoint to the new one before the old one stops.",
+            "Replace",
+          );
+          if (!sure) return;
+          try {
+            const replaced = await api("POST", `/webhooks/${w.id}/signing-secret`, {
+              previous_valid_for: seconds,
+            });
+            renderSecret(
+              { ...w, signing_secret: replaced.signing_secret },
+              `New signing secret for ${w.name}`,
+              replaced.previous_valid_until,
+            );
+          } catch (error) {
+            status.replaceChildren(errorBox(error));
+          }
+        },
+      },
+      h("label", { for: "previous-valid-for" }, "The old secret"),
+      h(
+        "select",
+        { id: "previous-valid-for", name: "previous_valid_for" },
+        overlapChoices.map(([value, label]) =>
+          h("option", { value, selected: value === 86400 }, label),
+        ),
+      ),
+      h(
+        "div",
+        { class: "actions" },
+        h("button", { type: "submit" }, "Replace the signing secret…"),
+      ),
     ),
   );
 }
@@ -949,6 +1038,7 @@ async function renderWebhook(id) {
       ),
     ),
     status,
+    replaceSecretForm(w, status),
     webhookForm({
       heading: "Change this webhook",
       button: "Save changes",
@@ -1196,12 +1286,7 @@ function renderNewApiKey(created) {
       ),
       h("p", {}, "Send it in the Authorization header of each call."),
     ),
-    h(
-      "div",
-      { class: "actions" },
-      // The address is already #/api-keys, so a link would not change the page.
-      h("button", { type: "button", onclick: () => route() }, "Back to API keys"),
-    ),
+    h("div", { class: "actions" }, appLink("#/api-keys", "Back to API keys", { class: "button" })),
   );
 }
 

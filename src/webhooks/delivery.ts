@@ -44,6 +44,9 @@ export const retryDelayMs = (attempts: number): number =>
 /** What a webhook keeps sealed: its signing secret and the credentials it sends. */
 export interface WebhookSecrets {
   signingSecret: string;
+  /** The secret a rotation replaced, still signing (beside the new one) until `previousUntil`. */
+  previousSigningSecret?: string;
+  previousUntil?: string;
   authToken?: string;
   basic?: { username: string; password: string };
 }
@@ -62,6 +65,14 @@ export async function sealSecrets(
 export async function openSecrets(env: Env, hook: Webhook): Promise<WebhookSecrets> {
   const ring = await parseKeyRing(env.KEY_ENCRYPTION_KEYS);
   return JSON.parse(fromUtf8(await unwrapKey(ring, hook.secrets, secretsContext(hook.id))));
+}
+
+/** The secrets that sign a delivery at `at`: the current one, and a replaced one still honoured. */
+export function signingSecretsAt(secrets: WebhookSecrets, at: Date): string[] {
+  const { signingSecret, previousSigningSecret, previousUntil } = secrets;
+  return previousSigningSecret && previousUntil && Date.parse(previousUntil) > at.getTime()
+    ? [signingSecret, previousSigningSecret]
+    : [signingSecret];
 }
 
 export interface PostResult {
@@ -88,7 +99,7 @@ export async function postEvents(
     "user-agent": "tracking-edge-webhooks/1",
     // SparkPost's batch header, for endpoints written against SparkPost.
     "x-messagesystems-batch-id": batchId,
-    ...(await signDelivery(secrets.signingSecret, batchId, at, body)),
+    ...(await signDelivery(signingSecretsAt(secrets, at), batchId, at, body)),
   };
   if (secrets.authToken) headers["x-messagesystems-webhook-token"] = secrets.authToken;
   if (secrets.basic)

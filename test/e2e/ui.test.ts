@@ -229,6 +229,27 @@ describe("management UI", () => {
       });
       await page.screenshot({ path: `${screenshots}/webhook.png`, fullPage: true });
 
+      // The secret replaced with a day's overlap: the new one is shown once, and a test event
+      // carries signatures that both the old and the new secret verify.
+      await page.getByRole("button", { name: "Replace the signing secret…" }).click();
+      await page.getByRole("dialog").getByRole("button", { name: "Replace" }).click();
+      const replaced = (await page.locator("#signing-secret").textContent()) ?? "";
+      expect(replaced).toMatch(/^whsec_/);
+      expect(replaced).not.toBe(secret);
+      expect(await page.locator("#previous-secret").textContent()).toContain("until");
+      await page.getByRole("link", { name: "Go to the webhook" }).click();
+      await page.getByRole("heading", { name, exact: true }).waitFor();
+      await page.getByRole("button", { name: "Send a test event" }).click();
+      await expect.poll(() => endpoint.received.length).toBe(2);
+      const retest = endpoint.received[1];
+      for (const key of [secret, replaced]) {
+        new Webhook(key).verify(retest?.body ?? "", {
+          "webhook-id": String(retest?.headers["webhook-id"]),
+          "webhook-timestamp": String(retest?.headers["webhook-timestamp"]),
+          "webhook-signature": String(retest?.headers["webhook-signature"]),
+        });
+      }
+
       // Changed in place: a target the API refuses is explained, a good change is saved.
       await page.getByLabel("Target URL").fill("ftp://hooks.example.com/");
       await page.getByRole("button", { name: "Save changes" }).click();
@@ -293,7 +314,7 @@ describe("management UI", () => {
     expect((await api(key, "GET", "/tracking-domains")).status).toBe(200);
     expect((await api(key, "GET", "/webhooks")).status).toBe(403);
 
-    await page.getByRole("button", { name: "Back to API keys" }).click();
+    await page.getByRole("link", { name: "Back to API keys" }).click();
     const row = page.locator("#api-keys tr", { hasText: label });
     await row.waitFor();
     expect(await page.locator("main").textContent()).not.toContain(key);

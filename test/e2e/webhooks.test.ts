@@ -77,6 +77,54 @@ describe("webhooks", () => {
     expectAuthentic(sample?.request as Received);
   });
 
+  it("replaces the signing secret with an overlap: both sign until the old one's time is up", async () => {
+    const rotate = async (body?: unknown) => {
+      const response = await api(key, "POST", `/webhooks/${hook.id}/signing-secret`, body);
+      expect(response.status).toBe(200);
+      return (
+        await response.json<{
+          results: { signing_secret: string; previous_valid_until: string | null };
+        }>()
+      ).results;
+    };
+    const validated = async () => {
+      const before = endpoint.received.length;
+      expect((await api(key, "POST", `/webhooks/${hook.id}/validate`)).status).toBe(200);
+      return endpoint.received[before] as Received;
+    };
+    const verifies = (secret: string, request: Received) => {
+      try {
+        new Webhook(secret).verify(request.body, {
+          "webhook-id": String(request.headers["webhook-id"]),
+          "webhook-timestamp": String(request.headers["webhook-timestamp"]),
+          "webhook-signature": String(request.headers["webhook-signature"]),
+        });
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    const first = hook.signing_secret;
+
+    const overlapping = await rotate({ previous_valid_for: 3600 });
+    expect(Date.parse(overlapping.previous_valid_until ?? "") - Date.now()).toBeGreaterThan(
+      3500_000,
+    );
+    const during = await validated();
+    expect(verifies(overlapping.signing_secret, during)).toBe(true);
+    expect(verifies(first, during)).toBe(true);
+
+    // Replaced again with no overlap: only the newest secret signs; both older ones stop.
+    const immediate = await rotate();
+    expect(immediate.previous_valid_until).toBeNull();
+    const after = await validated();
+    expect(verifies(immediate.signing_secret, after)).toBe(true);
+    expect(verifies(overlapping.signing_secret, after)).toBe(false);
+    expect(verifies(first, after)).toBe(false);
+    hook.signing_secret = immediate.signing_secret;
+    expectAuthentic(after);
+  });
+
   it("tells the endpoint, within seconds and without a Cron tick, that a domain became valid", async () => {
     const domain = await verifiedManagedDomain(key, dynamicName("webhook"));
     const valid = await waitForDomain(key, domain, (d) => d.status.tls_status === "valid");

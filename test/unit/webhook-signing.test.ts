@@ -3,7 +3,7 @@
 // point, and how long a failing batch waits.
 import { Webhook, WebhookVerificationError } from "standardwebhooks";
 import { describe, expect, it } from "vitest";
-import { retryDelayMs } from "../../src/webhooks/delivery";
+import { retryDelayMs, signingSecretsAt } from "../../src/webhooks/delivery";
 import { newSigningSecret, signDelivery } from "../../src/webhooks/signing";
 import { checkTarget } from "../../src/webhooks/target";
 
@@ -12,21 +12,45 @@ describe("signDelivery", () => {
 
   it("makes headers that the Standard Webhooks library accepts", async () => {
     const secret = newSigningSecret();
-    const headers = await signDelivery(secret, "batch-1", new Date(), body);
+    const headers = await signDelivery([secret], "batch-1", new Date(), body);
     expect(new Webhook(secret).verify(body, { ...headers })).toEqual(JSON.parse(body));
   });
 
   it("is refused under another secret, for another body, or when stale", async () => {
     const secret = newSigningSecret();
-    const headers = await signDelivery(secret, "batch-1", new Date(), body);
+    const headers = await signDelivery([secret], "batch-1", new Date(), body);
     expect(() => new Webhook(newSigningSecret()).verify(body, { ...headers })).toThrow(
       WebhookVerificationError,
     );
     expect(() =>
       new Webhook(secret).verify(body.replace("status", "error"), { ...headers }),
     ).toThrow(WebhookVerificationError);
-    const old = await signDelivery(secret, "batch-1", new Date(Date.now() - 3600_000), body);
+    const old = await signDelivery([secret], "batch-1", new Date(Date.now() - 3600_000), body);
     expect(() => new Webhook(secret).verify(body, { ...old })).toThrow(WebhookVerificationError);
+  });
+
+  it("signs under each secret while a replaced one is still honoured: either verifies", async () => {
+    const [replaced, current] = [newSigningSecret(), newSigningSecret()];
+    const headers = await signDelivery([current, replaced], "batch-1", new Date(), body);
+    expect(headers["webhook-signature"]).toMatch(/^v1,\S+ v1,\S+$/);
+    for (const secret of [current, replaced]) {
+      expect(new Webhook(secret).verify(body, { ...headers })).toEqual(JSON.parse(body));
+    }
+    expect(() => new Webhook(newSigningSecret()).verify(body, { ...headers })).toThrow(
+      WebhookVerificationError,
+    );
+  });
+
+  it("honours a replaced secret only until its time is up", () => {
+    const at = new Date("2026-11-27T12:00:00Z");
+    const secrets = {
+      signingSecret: "whsec_new",
+      previousSigningSecret: "whsec_old",
+      previousUntil: "2026-11-27T13:00:00Z",
+    };
+    expect(signingSecretsAt(secrets, at)).toEqual(["whsec_new", "whsec_old"]);
+    expect(signingSecretsAt(secrets, new Date("2026-11-27T13:00:00Z"))).toEqual(["whsec_new"]);
+    expect(signingSecretsAt({ signingSecret: "whsec_new" }, at)).toEqual(["whsec_new"]);
   });
 
   it("draws a new 32-byte secret each time", () => {

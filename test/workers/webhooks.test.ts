@@ -256,6 +256,13 @@ describe("changing a webhook", () => {
       .signing_secret;
     expect(secret).toMatch(/^whsec_/);
     expect(secret).not.toBe(hook.signing_secret);
+    for (const previous_valid_for of [-1, 604801, "1h"]) {
+      const refused = await account.call("POST", `/webhooks/${hook.id}/signing-secret`, {
+        body: { previous_valid_for },
+      });
+      expect(refused.status).toBe(422);
+      expect(errorOf(await refused.json())?.param).toBe("previous_valid_for");
+    }
 
     const badTarget = await account.call("PUT", `/webhooks/${hook.id}`, {
       body: { target: "mailto:ops@example.com" },

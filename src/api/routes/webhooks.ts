@@ -89,6 +89,9 @@ const fields = {
     .openapi({ description: "Sent as X-MessageSystems-Webhook-Token; null stops sending it" }),
 };
 
+/** How long a replaced signing secret may keep signing: a week. */
+const maxPreviousSecretSeconds = 7 * 24 * 3600;
+
 const IdParam = z.object({
   id: z
     .string()
@@ -232,14 +235,47 @@ const routes = {
     method: "post",
     path: "/{id}/signing-secret",
     summary: "Replace the webhook's signing secret",
-    description: "The old secret stops signing at once; the new one is shown only in this answer.",
-    request: { params: IdParam },
+    description:
+      "The new secret is shown only in this answer. The old one stops signing at once, or, with " +
+      "previous_valid_for, keeps signing beside the new one for that many seconds (each delivery " +
+      "then carries both signatures), so the endpoint can switch secrets without refusing a delivery.",
+    request: {
+      params: IdParam,
+      body: {
+        content: {
+          "application/json": {
+            schema: z
+              .strictObject({
+                previous_valid_for: z
+                  .number()
+                  .int()
+                  .min(0)
+                  .max(maxPreviousSecretSeconds)
+                  .optional()
+                  .openapi({
+                    description: "Seconds the old secret keeps signing; 0 (default) to 604800",
+                  }),
+              })
+              .openapi("RotateSigningSecret"),
+          },
+        },
+        required: false,
+      },
+    },
     responses: {
       200: jsonContent(
-        resultsOf(z.object({ signing_secret: z.string() })),
+        resultsOf(
+          z.object({
+            signing_secret: z.string(),
+            previous_valid_until: z
+              .string()
+              .nullable()
+              .openapi({ description: "Until when the old secret still signs; null: it stopped" }),
+          }),
+        ),
         "The new signing secret",
       ),
-      ...errorResponses(401, 403, 404),
+      ...errorResponses(400, 401, 403, 404, 415, 422),
     },
   }),
   validate: createRoute({
@@ -441,14 +477,32 @@ export function webhookRoutes(): OpenAPIHono<AppEnv> {
 
   app.openapi(routes.rotateSecret, async (c) => {
     const current = await owned(c.env, c.get("auth"), c.req.valid("param").id);
-    const secrets = { ...(await openSecrets(c.env, current)), signingSecret: newSigningSecret() };
+    const keepFor = c.req.valid("json").previous_valid_for ?? 0;
+    // The credentials stay; a secret replaced before this one stops now, whatever it was given.
+    const { signingSecret: old, authToken, basic } = await openSecrets(c.env, current);
+    const previousUntil =
+      keepFor > 0 ? new Date(Date.now() + keepFor * 1000).toISOString() : undefined;
+    const secrets: WebhookSecrets = {
+      signingSecret: newSigningSecret(),
+      ...(previousUntil ? { previousSigningSecret: old, previousUntil } : {}),
+      ...(authToken === undefined ? {} : { authToken }),
+      ...(basic === undefined ? {} : { basic }),
+    };
     await updateWebhook(c.env.DB, current, {
       secrets: {
         sealed: await sealSecrets(c.env, current.id, secrets),
         authTokenSet: secrets.authToken !== undefined,
       },
     });
-    return c.json({ results: { signing_secret: secrets.signingSecret } }, 200);
+    return c.json(
+      {
+        results: {
+          signing_secret: secrets.signingSecret,
+          previous_valid_until: previousUntil ?? null,
+        },
+      },
+      200,
+    );
   });
 
   app.openapi(routes.validate, async (c) => {
