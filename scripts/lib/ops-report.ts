@@ -42,7 +42,8 @@ export function reportQueries(now: Date): ReportQueries {
     overdue: `SELECT COUNT(*) AS count, MIN(tls_next_run_at) AS oldest, MIN(domain) AS example
       FROM tracking_domains WHERE tls_next_run_at < ${at(-overdueAfterMs)}`,
     selfManaged: `SELECT https_error_code AS error_code, COUNT(*) AS count, MIN(domain) AS example
-      FROM tracking_domains WHERE https_mode = 'self_managed' AND https_error_code IS NOT NULL
+      FROM tracking_domains
+      WHERE https_mode = 'self_managed' AND verified = 1 AND https_error_code IS NOT NULL
       GROUP BY https_error_code ORDER BY count DESC`,
     webhooks: `SELECT w.id, w.account_id, w.name, w.batch_attempts AS attempts, w.last_failure,
       (SELECT COUNT(*) FROM webhook_events e

@@ -77,7 +77,12 @@ describe("npm run ops:report", () => {
         "valid",
         { tls_expires_at: iso(40 * day), tls_next_run_at: iso(-hour) },
       ],
-      ["proxy.shop.test", "self_managed", "unknown", { https_error_code: "https:tls" }],
+      [
+        "proxy.shop.test",
+        "self_managed",
+        "unknown",
+        { https_error_code: "https:tls", verified: "1" },
+      ],
     ];
     const statements = [
       "INSERT INTO accounts (id, name) VALUES (1, 'ops')",
