@@ -8,7 +8,7 @@ import { type Grant, holds } from "../accounts/grants";
 import { findApiKeyOwner, subaccountExists, touchApiKey } from "../accounts/repository";
 import { logProblem, messageOf } from "../util/log";
 import type { AppEnv } from "./context";
-import { ApiError, sparkPostCodes } from "./errors";
+import { ApiError, forbidden, sparkPostCodes } from "./errors";
 
 const unauthorized = (description: string) =>
   new ApiError(
@@ -18,14 +18,6 @@ const unauthorized = (description: string) =>
       "www-authenticate": 'Bearer realm="tracking-edge"',
     },
   );
-
-const forbidden = (description: string, param?: string) =>
-  new ApiError(403, {
-    message: "forbidden",
-    code: sparkPostCodes.permissionDenied,
-    description,
-    ...(param ? { param } : {}),
-  });
 
 export const requireApiKey = createMiddleware<AppEnv>(async (c, next) => {
   const header = c.req.header("authorization");

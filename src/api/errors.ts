@@ -52,6 +52,14 @@ export class ApiError extends Error {
 export const notFound = (description: string): ApiError =>
   new ApiError(404, { message: "resource not found", code: sparkPostCodes.notFound, description });
 
+export const forbidden = (description: string, param?: string): ApiError =>
+  new ApiError(403, {
+    message: "forbidden",
+    code: sparkPostCodes.permissionDenied,
+    description,
+    ...(param ? { param } : {}),
+  });
+
 export const invalidField = (param: string, description: string, value?: unknown): ApiError =>
   new ApiError(422, {
     message: `invalid ${param}`,

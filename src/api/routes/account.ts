@@ -5,7 +5,7 @@ import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import { loadConfig } from "../../config";
 import { endpointsOf, regions } from "../../domains/model";
 import type { AppEnv } from "../context";
-import { ApiError, sparkPostCodes } from "../errors";
+import { forbidden } from "../errors";
 import { errorResponses, jsonContent, resultsOf } from "../schemas";
 import { validationHook } from "../validation";
 
@@ -59,13 +59,10 @@ export function accountRoutes(): OpenAPIHono<AppEnv> {
     );
   });
   const refuse = () => {
-    throw new ApiError(403, {
-      message: "forbidden",
-      code: sparkPostCodes.permissionDenied,
-      description:
-        "The account's endpoints are set by the operator of this service, not through the API; ask them for an account-specific V2 endpoint.",
-      param: "v2_endpoint",
-    });
+    throw forbidden(
+      "The account's endpoints are set by the operator of this service, not through the API; ask them for an account-specific V2 endpoint.",
+      "v2_endpoint",
+    );
   };
   app.put("/", refuse);
   app.patch("/", refuse);

@@ -25,7 +25,7 @@ import {
   updateApiKey,
 } from "../../accounts/repository";
 import type { AppEnv, AuthContext } from "../context";
-import { ApiError, invalidField, notFound, sparkPostCodes } from "../errors";
+import { ApiError, forbidden, invalidField, notFound, sparkPostCodes } from "../errors";
 import { errorResponses, jsonBody, jsonContent, resultsOf } from "../schemas";
 import { validationHook } from "../validation";
 
@@ -172,14 +172,6 @@ const present = (key: ApiKeyRecord) => ({
   created_at: key.createdAt,
   last_used_at: key.lastUsedAt,
 });
-
-const forbidden = (description: string, param?: string) =>
-  new ApiError(403, {
-    message: "forbidden",
-    code: sparkPostCodes.permissionDenied,
-    description,
-    ...(param ? { param } : {}),
-  });
 
 /** The grants a key may give: only ones it holds, and none a subaccount's key cannot hold. */
 export function checkGiven(

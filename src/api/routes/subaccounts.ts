@@ -5,7 +5,7 @@ import { generateApiKey } from "../../accounts/api-keys";
 import { everyGrant, grantNames, holds } from "../../accounts/grants";
 import { createSubaccount, listSubaccounts } from "../../accounts/repository";
 import type { AppEnv, AuthContext } from "../context";
-import { ApiError, sparkPostCodes } from "../errors";
+import { ApiError, forbidden, sparkPostCodes } from "../errors";
 import { errorResponses, jsonContent, resultsOf } from "../schemas";
 import { validationHook } from "../validation";
 import { apiKeyFields, checkGiven, checkReach } from "./api-keys";
@@ -71,11 +71,9 @@ const routes = {
 
 function requirePrimaryKey(auth: AuthContext): void {
   if (auth.keySubaccountId !== null || auth.subaccountId !== null) {
-    throw new ApiError(403, {
-      message: "forbidden",
-      code: sparkPostCodes.permissionDenied,
-      description: "Subaccounts are managed with a primary-account key, without X-MSYS-SUBACCOUNT",
-    });
+    throw forbidden(
+      "Subaccounts are managed with a primary-account key, without X-MSYS-SUBACCOUNT",
+    );
   }
 }
 
