@@ -2,6 +2,7 @@
 // other host (a tracking domain): clicks, opens, and the ACME HTTP-01 path. The Cron Trigger runs
 // the renewal sweep, the watch over self-managed domains, webhook deliveries and pruning; the
 // Queue consumer writes engagement events.
+import { pruneRevokedKeys, revokedKeyRetentionMs } from "../src/accounts/repository";
 import { createApiApp } from "../src/api/app";
 import { misconfigured } from "../src/api/errors";
 import { type Config, ConfigError, loadConfig } from "../src/config";
@@ -69,6 +70,7 @@ export default {
       watchSelfManaged(env, now),
       pruneChanges(env.DB, new Date(now.getTime() - changeFeedRetentionMs)),
       pruneWebhookHistory(env.DB, new Date(now.getTime() - webhookHistoryRetentionMs)),
+      pruneRevokedKeys(env.DB, new Date(now.getTime() - revokedKeyRetentionMs)),
     ]);
     // Last, so that what the sweep and the watch just changed goes out in this tick.
     outcomes.push(...(await Promise.allSettled([deliverDueWebhooks(env, new Date())])));

@@ -277,7 +277,19 @@ export async function updateApiKey(
   return row ? toApiKey(row) : null;
 }
 
-/** Revokes a key at once (its row stays, so that what it did can still be traced). */
+/** How long a revoked key's row is kept (its label and short key, for tracing what it did). */
+export const revokedKeyRetentionMs = 90 * 86_400_000;
+
+/** Deletes keys revoked before `before`; the number deleted. */
+export async function pruneRevokedKeys(db: D1Database, before: Date): Promise<number> {
+  const { meta } = await db
+    .prepare("DELETE FROM api_keys WHERE revoked_at IS NOT NULL AND revoked_at < ?")
+    .bind(before.toISOString())
+    .run();
+  return meta.changes;
+}
+
+/** Revokes a key at once (its row stays for a while, so that what it did can still be traced). */
 export async function revokeApiKey(
   db: D1Database,
   scope: KeyScope,

@@ -3,6 +3,7 @@
 import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import type { Grant } from "../../src/accounts/grants";
+import { pruneRevokedKeys, revokedKeyRetentionMs } from "../../src/accounts/repository";
 import { callApi, type ErrorBody, newAccount, newKey, type TestAccount, withKey } from "./helpers";
 
 interface ApiKeyBody {
@@ -382,6 +383,25 @@ describe("API keys API", () => {
     expect((await errorOf(touch))?.description).toContain("addresses");
     const self = await call("PUT", `/api-keys/${admin.id}`, { valid_ips: ["203.0.113.9"] });
     expect(self.status).toBe(409);
+  });
+
+  it("forgets revoked keys after 90 days, keeping the rest", async () => {
+    const account = await newAccount();
+    const [old, recent] = [
+      await createKey(account, "revoked long ago", ["account/view"]),
+      await createKey(account, "revoked lately", ["account/view"]),
+    ];
+    for (const key of [old, recent]) {
+      expect((await account.call("DELETE", `/api-keys/${key.id}`)).status).toBe(204);
+    }
+    await env.DB.prepare("UPDATE api_keys SET revoked_at = ? WHERE public_id = ?")
+      .bind(new Date(Date.now() - revokedKeyRetentionMs - 60_000).toISOString(), old.id)
+      .run();
+    await pruneRevokedKeys(env.DB, new Date(Date.now() - revokedKeyRetentionMs));
+    const left = await env.DB.prepare("SELECT label FROM api_keys WHERE account_id = ? ORDER BY id")
+      .bind(account.accountId)
+      .all<{ label: string }>();
+    expect(left.results.map((r) => r.label)).toEqual(["test", "revoked lately"]);
   });
 
   it("is in the OpenAPI document", async () => {
