@@ -36,6 +36,8 @@ export interface Config {
   httpsProbePort: number;
   /** Most self-managed domains one Cron tick probes again (0 turns the watch off). */
   httpsProbesPerTick: number;
+  /** How long clicks and opens are kept in D1 (the Cron tick deletes older ones). */
+  engagementRetentionDays: number;
   /** Webhooks may point at http:// and loopback addresses: local runs and tests only. */
   webhookAllowInsecureTargets: boolean;
   /** Where issued certificates go to be served (src/deploy). */
@@ -70,6 +72,7 @@ const envSchema = z.object({
   EU_JURISDICTION: z.enum(["eu", ""]).default("eu"),
   SWEEP_PAGE_SIZE: z.coerce.number().int().min(1).max(10_000).default(500),
   HTTPS_PROBES_PER_TICK: z.coerce.number().int().min(0).max(200).default(20),
+  ENGAGEMENT_RETENTION_DAYS: z.coerce.number().int().min(1).max(3660).default(30),
   ACME_DIRECTORY_URL: z.url({ protocol: /^https?$/ }),
   ACME_CONTACT_EMAIL: z.email(),
   CAA_IDENTITIES: hostnameList.pipe(
@@ -127,6 +130,7 @@ function parseConfig(env: Env): Config {
     extraPublicSuffixes: vars.EXTRA_PUBLIC_SUFFIXES,
     httpsProbePort: vars.HTTPS_PROBE_PORT,
     httpsProbesPerTick: vars.HTTPS_PROBES_PER_TICK,
+    engagementRetentionDays: vars.ENGAGEMENT_RETENTION_DAYS,
     webhookAllowInsecureTargets: vars.WEBHOOK_ALLOW_INSECURE_TARGETS === "true",
     deployer: {
       kind: vars.CERTIFICATE_DEPLOYER,

@@ -11,7 +11,7 @@ import { answerHttpsProbe, httpsProbePrefix } from "../src/domains/https-probe";
 import { watchSelfManaged } from "../src/domains/proxy-probe";
 import { answerHttp01, challengePrefix } from "../src/issuance/http01-responder";
 import { sweepDueCertificates } from "../src/issuance/sweep";
-import { consumeEngagementBatch } from "../src/tracking/events";
+import { consumeEngagementBatch, pruneExpiredEngagement } from "../src/tracking/events";
 import { clickPrefix, handleTrackingLink, openPrefix, signingRing } from "../src/tracking/handlers";
 import type { SigningRing } from "../src/tracking/link-token";
 import { serveUi, uiPrefix } from "../src/ui/serve";
@@ -71,6 +71,7 @@ export default {
       pruneChanges(env.DB, new Date(now.getTime() - changeFeedRetentionMs)),
       pruneWebhookHistory(env.DB, new Date(now.getTime() - webhookHistoryRetentionMs)),
       pruneRevokedKeys(env.DB, new Date(now.getTime() - revokedKeyRetentionMs)),
+      pruneExpiredEngagement(env, now),
     ]);
     // Last, so that what the sweep and the watch just changed goes out in this tick.
     outcomes.push(...(await Promise.allSettled([deliverDueWebhooks(env, new Date())])));

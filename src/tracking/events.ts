@@ -3,6 +3,7 @@
 // all of a batch or none, retried whole on failure, and idempotent by event id, so a redelivered
 // message is never counted twice. No raw IP address is kept: only its network prefix.
 import { z } from "zod";
+import { loadConfig } from "../config";
 import { logProblem, messageOf } from "../util/log";
 
 export const EngagementEventSchema = z.object({
@@ -93,6 +94,43 @@ export async function writeEvents(
   }
   statements.push(insert.bind(`[${chunk.join(",")}]`));
   await db.batch(statements);
+}
+
+/** Rows one pruning statement deletes at most: small enough for one D1 statement's time. */
+const pruneStatementRows = 5_000;
+
+/**
+ * Deletes clicks and opens that occurred before `before`, oldest written first, at most
+ * `maxRows` (then the next tick goes on); the number deleted. Rows are taken in the order they
+ * were written (rowid), which needs no index on the time: a row written late with an old time
+ * waits until the rows before it are gone. No trigger fires on delete, so D1's count is exact.
+ */
+export async function pruneEngagementEvents(
+  db: D1Database,
+  before: Date,
+  maxRows = 20_000,
+  statementRows = pruneStatementRows,
+): Promise<number> {
+  const remove = db.prepare(
+    `DELETE FROM engagement_events
+     WHERE rowid IN (SELECT rowid FROM engagement_events ORDER BY rowid LIMIT ?1)
+       AND occurred_at < ?2`,
+  );
+  let deleted = 0;
+  while (deleted < maxRows) {
+    const limit = Math.min(statementRows, maxRows - deleted);
+    const { meta } = await remove.bind(limit, before.toISOString()).run();
+    deleted += meta.changes;
+    // Fewer than asked: the oldest rows left are recent enough (or none are left).
+    if (meta.changes < limit) break;
+  }
+  return deleted;
+}
+
+/** The Cron tick's chore: clicks and opens older than ENGAGEMENT_RETENTION_DAYS go. */
+export async function pruneExpiredEngagement(env: Env, now: Date): Promise<number> {
+  const days = loadConfig(env).engagementRetentionDays;
+  return pruneEngagementEvents(env.DB, new Date(now.getTime() - days * 86_400_000));
 }
 
 /**

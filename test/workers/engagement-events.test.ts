@@ -3,7 +3,12 @@
 // back newest first, filtered, paged, and only by their own account.
 import { createExecutionContext, createMessageBatch, env, getQueueResult } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { type EngagementEvent, writeEvents } from "../../src/tracking/events";
+import {
+  type EngagementEvent,
+  pruneEngagementEvents,
+  pruneExpiredEngagement,
+  writeEvents,
+} from "../../src/tracking/events";
 import worker from "../../workers/edge";
 import { type ErrorBody, newAccount } from "./helpers";
 
@@ -133,6 +138,49 @@ describe("the engagement event consumer", () => {
       ip_prefix: "2001:db8:1::/48",
       secure: 0,
     });
+  });
+});
+
+describe("engagement event retention", () => {
+  const daysAgo = (days: number) => new Date(Date.now() - days * 86_400_000).toISOString();
+  const left = async () =>
+    (
+      await env.DB.prepare("SELECT id FROM engagement_events ORDER BY rowid").all<{ id: string }>()
+    ).results.map((r) => r.id);
+
+  it("deletes what is older than the retention, oldest written first, a bounded number a run", async () => {
+    await env.DB.prepare("DELETE FROM engagement_events").run();
+    const account = await newAccount();
+    const old = (n: number) =>
+      event(account.accountId, { id: `old-${n}`, occurredAt: daysAgo(40) });
+    await writeEvents(env.DB, [1, 2, 3, 4, 5].map(old));
+    await writeEvents(env.DB, [
+      event(account.accountId, { id: "recent-1", occurredAt: daysAgo(1) }),
+      event(account.accountId, { id: "recent-2" }),
+    ]);
+    // Written late, with an old time.
+    await writeEvents(env.DB, [old(6)]);
+
+    const cutoff = new Date(Date.now() - 30 * 86_400_000);
+    expect(await pruneEngagementEvents(env.DB, cutoff, 4, 2)).toBe(4);
+    expect(await left()).toEqual(["old-5", "recent-1", "recent-2", "old-6"]);
+    expect(await pruneEngagementEvents(env.DB, cutoff)).toBe(2);
+    expect(await left()).toEqual(["recent-1", "recent-2"]);
+    expect(await pruneEngagementEvents(env.DB, cutoff)).toBe(0);
+  });
+
+  it("keeps ENGAGEMENT_RETENTION_DAYS of them", async () => {
+    await env.DB.prepare("DELETE FROM engagement_events").run();
+    const account = await newAccount();
+    await writeEvents(env.DB, [
+      event(account.accountId, { id: "twelve-days", occurredAt: daysAgo(12) }),
+      event(account.accountId, { id: "eight-days", occurredAt: daysAgo(8) }),
+    ]);
+    expect(await pruneExpiredEngagement(env, new Date())).toBe(0);
+    expect(
+      await pruneExpiredEngagement({ ...env, ENGAGEMENT_RETENTION_DAYS: "10" }, new Date()),
+    ).toBe(1);
+    expect(await left()).toEqual(["eight-days"]);
   });
 });
 
