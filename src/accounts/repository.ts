@@ -3,15 +3,9 @@
 import { parseRanges } from "./address-ranges";
 import { type Grant, parseGrants } from "./grants";
 
-export interface ApiKeyOwner {
-  keyId: number;
+/** A key that is not revoked, found by its hash, with the account it belongs to. */
+export interface ApiKeyOwner extends ApiKeyRecord {
   accountId: number;
-  /** null for a primary-account key. */
-  subaccountId: number | null;
-  grants: Grant[];
-  /** Where the key may be used from (CIDR ranges; empty: anywhere). */
-  validIps: string[];
-  lastUsedAt: string | null;
 }
 
 export async function findApiKeyOwner(
@@ -20,28 +14,11 @@ export async function findApiKeyOwner(
 ): Promise<ApiKeyOwner | null> {
   const row = await db
     .prepare(
-      `SELECT id, account_id, subaccount_id, grants, valid_ips, last_used_at FROM api_keys
-       WHERE key_hash = ? AND revoked_at IS NULL`,
+      `SELECT ${keyColumns}, account_id FROM api_keys WHERE key_hash = ? AND revoked_at IS NULL`,
     )
     .bind(keyHash)
-    .first<{
-      id: number;
-      account_id: number;
-      subaccount_id: number | null;
-      grants: string;
-      valid_ips: string;
-      last_used_at: string | null;
-    }>();
-  return row
-    ? {
-        keyId: row.id,
-        accountId: row.account_id,
-        subaccountId: row.subaccount_id,
-        grants: parseGrants(row.grants),
-        validIps: parseRanges(row.valid_ips),
-        lastUsedAt: row.last_used_at,
-      }
-    : null;
+    .first<ApiKeyRow & { account_id: number }>();
+  return row ? { ...toApiKey(row), accountId: row.account_id } : null;
 }
 
 /** Records that a key was used (callers do so at most once an hour per key). */
