@@ -837,16 +837,31 @@ const newWebhookForm = () =>
   });
 
 /**
- * Right after creating a webhook or replacing its secret: the signing secret, which is never
- * shown again, and until when a replaced one still signs.
+ * A secret right after it was made, the only time it is shown: a heading, the value with a copy
+ * button, notes on using it, and the way back.
  */
-function renderSecret(created, heading = `Webhook ${created.name} added`, previousUntil = null) {
+function renderShownOnce({ heading, what, id, value, notes, back }) {
   show(
     h("h1", {}, heading),
     h(
       "div",
       { class: "notice", role: "status" },
-      h("p", {}, h("strong", {}, "Copy the signing secret now: it is not shown again.")),
+      h("p", {}, h("strong", {}, `Copy the ${what} now: it is not shown again.`)),
+      h("p", {}, h("code", { id }, value), " ", copyButton(value, what)),
+      notes,
+    ),
+    h("div", { class: "actions" }, back),
+  );
+}
+
+/** A webhook's signing secret, after creating the webhook or replacing the secret. */
+function renderSecret(created, heading = `Webhook ${created.name} added`, previousUntil = null) {
+  renderShownOnce({
+    heading,
+    what: "signing secret",
+    id: "signing-secret",
+    value: created.signing_secret,
+    notes: [
       previousUntil
         ? h(
             "p",
@@ -857,22 +872,11 @@ function renderSecret(created, heading = `Webhook ${created.name} added`, previo
       h(
         "p",
         {},
-        h("code", { id: "signing-secret" }, created.signing_secret),
-        " ",
-        copyButton(created.signing_secret, "signing secret"),
-      ),
-      h(
-        "p",
-        {},
         "Each delivery carries webhook-id, webhook-timestamp and webhook-signature headers (Standard Webhooks); verify them with this secret.",
       ),
-    ),
-    h(
-      "div",
-      { class: "actions" },
-      appLink(`#/webhooks/${created.id}`, "Go to the webhook", { class: "button" }),
-    ),
-  );
+    ],
+    back: appLink(`#/webhooks/${created.id}`, "Go to the webhook", { class: "button" }),
+  });
 }
 
 /** How long a replaced signing secret may keep signing, as the API takes it (seconds). */
@@ -1271,23 +1275,14 @@ function newApiKeyForm() {
 
 /** Right after making a key: the key itself, which is never shown again. */
 function renderNewApiKey(created) {
-  show(
-    h("h1", {}, `API key ${created.label} made`),
-    h(
-      "div",
-      { class: "notice", role: "status" },
-      h("p", {}, h("strong", {}, "Copy the key now: it is not shown again.")),
-      h(
-        "p",
-        {},
-        h("code", { id: "new-api-key-value" }, created.key),
-        " ",
-        copyButton(created.key, "API key"),
-      ),
-      h("p", {}, "Send it in the Authorization header of each call."),
-    ),
-    h("div", { class: "actions" }, appLink("#/api-keys", "Back to API keys", { class: "button" })),
-  );
+  renderShownOnce({
+    heading: `API key ${created.label} made`,
+    what: "API key",
+    id: "new-api-key-value",
+    value: created.key,
+    notes: h("p", {}, "Send it in the Authorization header of each call."),
+    back: appLink("#/api-keys", "Back to API keys", { class: "button" }),
+  });
 }
 
 async function route() {
