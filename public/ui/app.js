@@ -354,11 +354,67 @@ function proxyCheck(check, verified) {
   );
 }
 
+/**
+ * The domain's latest clicks and opens (up to 100): how many came over HTTPS, which shows
+ * whether links in sent emails use it, and the newest few.
+ */
+function engagementSection(recent) {
+  const clicks = recent.filter((e) => e.type === "click").length;
+  const secure = recent.filter((e) => e.secure).length;
+  return h(
+    "section",
+    { "aria-labelledby": "engagement-heading" },
+    h("h2", { id: "engagement-heading" }, "Clicks and opens"),
+    recent.length === 0
+      ? h("p", { id: "engagement-summary" }, "None yet.")
+      : [
+          h(
+            "p",
+            { id: "engagement-summary" },
+            `The latest ${recent.length}: ${clicks} click${clicks === 1 ? "" : "s"} and ${recent.length - clicks} open${recent.length - clicks === 1 ? "" : "s"}; ${secure} of ${recent.length} over HTTPS.`,
+          ),
+          h(
+            "table",
+            { id: "engagement" },
+            h(
+              "thead",
+              {},
+              h(
+                "tr",
+                {},
+                ["When", "What", "Link", "Over"].map((t) => h("th", { scope: "col" }, t)),
+              ),
+            ),
+            h(
+              "tbody",
+              {},
+              recent
+                .slice(0, 10)
+                .map((e) =>
+                  h(
+                    "tr",
+                    {},
+                    h("td", {}, date(e.occurred_at)),
+                    h("td", {}, e.type === "click" ? "Click" : "Open"),
+                    h("td", {}, e.link_name ?? e.target_url ?? "—"),
+                    h("td", {}, e.secure ? "HTTPS" : "HTTP"),
+                  ),
+                ),
+            ),
+          ),
+        ],
+  );
+}
+
 async function renderDetails(name) {
-  const [d, cert, events] = await Promise.all([
+  const [d, cert, events, engagement] = await Promise.all([
     api("GET", `/tracking-domains/${name}`),
     api("GET", `/tracking-domains/${name}/certificate`).catch(() => null),
     api("GET", `/tracking-domains/${name}/certificate/events?limit=15`).catch(() => []),
+    // A key without message_events/view sees the rest of the page, without this section.
+    api("GET", `/events/engagement?tracking_domain=${encodeURIComponent(name)}&limit=100`).catch(
+      () => null,
+    ),
   ]);
   const verifyStatus = h("div", { id: "verify-status" });
   const t = d.tls_certificate;
@@ -542,6 +598,7 @@ async function renderDetails(name) {
           ),
         )
       : null,
+    engagement ? engagementSection(engagement) : null,
     h(
       "section",
       { "aria-labelledby": "danger-heading" },

@@ -10,6 +10,7 @@ import { mkdirSync } from "node:fs";
 import { type Browser, chromium, type Page } from "playwright-core";
 import { Webhook } from "standardwebhooks";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { getVia } from "../../scripts/lib/get-via";
 import { findBinary } from "../../scripts/lib/local-stack";
 import { endpoints, projectRoot } from "../../scripts/lib/stack-config";
 import { WebhookEndpoint } from "../support/webhook-endpoint";
@@ -84,6 +85,43 @@ describe("management UI", () => {
       .toContain("Valid");
     for (const field of ["#issued-at", "#expires-at", "#renews-at"])
       expect(await page.locator(field).textContent()).toMatch(/\d{4} \d\d:\d\d:\d\d UTC/);
+    expect(await page.locator("#engagement-summary").textContent()).toBe("None yet.");
+
+    // A click on one of its links (over http, as a link in an older email would come) shows up.
+    const key = inject("apiKeys").alpha;
+    await api(key, "POST", "/sending-domains", {
+      domain: `mail.${domain}`,
+      tracking_domain: domain,
+    });
+    const minted = await api(key, "POST", "/tracking-links", {
+      sending_domain: `mail.${domain}`,
+      links: [{ url: "https://shop.example/boots", name: "boots" }],
+    });
+    const link = (await minted.json<{ results: { links: { tracked_url: string }[] } }>()).results
+      .links[0]?.tracked_url as string;
+    expect(link.startsWith(`https://${domain}/`)).toBe(true);
+    const worker = new URL(inject("workerUrl"));
+    const clicked = await getVia(link.replace(/^https:/, "http:"), {
+      host: worker.hostname,
+      port: Number(worker.port),
+    });
+    expect(clicked.status).toBe(302);
+    await expect
+      .poll(
+        async () =>
+          (
+            await (
+              await api(key, "GET", `/events/engagement?tracking_domain=${domain}`)
+            ).json<{ results: unknown[] }>()
+          ).results.length,
+        { timeout: 15_000 },
+      )
+      .toBe(1);
+    await page.reload();
+    await expect
+      .poll(() => page.locator("#engagement-summary").textContent())
+      .toBe("The latest 1: 1 click and 0 opens; 0 of 1 over HTTPS.");
+    expect(await page.locator("#engagement tbody tr").textContent()).toContain("boots");
     await page.screenshot({ path: `${screenshots}/details.png`, fullPage: true });
 
     await page.getByRole("link", { name: "Tracking domains" }).first().click();
