@@ -1215,7 +1215,12 @@ async function renderApiKeys() {
         return h(
           "tr",
           {},
-          h("td", {}, k.label, k.subaccount_id ? ` (subaccount ${k.subaccount_id})` : ""),
+          h(
+            "td",
+            {},
+            h("a", { href: `#/api-keys/${k.id}` }, k.label),
+            k.subaccount_id ? ` (subaccount ${k.subaccount_id})` : "",
+          ),
           h("td", {}, h("code", { class: "nowrap" }, `${k.short_key}…`)),
           h("td", {}, grantSummary(k)),
           h("td", {}, k.valid_ips.length === 0 ? "Anywhere" : k.valid_ips.join(", ")),
@@ -1267,37 +1272,44 @@ async function renderApiKeys() {
   );
 }
 
-function newApiKeyForm() {
-  const status = h("div", { id: "new-api-key-status" });
+/**
+ * The form for a key's label, addresses and grants: empty to make a key, filled in to change one.
+ * `save` gets the fields (addresses as a list) and makes the call; its error shows under the form.
+ */
+function apiKeyForm({ heading, button, initial, save }) {
+  const status = h("div", { id: "api-key-form-status" });
   return h(
     "section",
-    { "aria-labelledby": "new-api-key-heading" },
-    h("h2", { id: "new-api-key-heading" }, "Make an API key"),
+    { "aria-labelledby": "api-key-form-heading" },
+    h("h2", { id: "api-key-form-heading" }, heading),
     h(
       "form",
       {
-        id: "new-api-key",
+        id: "api-key-form",
         onsubmit: async (event) => {
           event.preventDefault();
           const form = new FormData(event.target);
           try {
-            const addresses = String(form.get("valid_ips"))
-              .split(/[\s,]+/)
-              .filter(Boolean);
-            const created = await api("POST", "/api-keys", {
+            await save({
               label: String(form.get("label")).trim(),
               grants: form.getAll("grants"),
-              // None given: the API makes it usable from wherever this browser's key is.
-              ...(addresses.length === 0 ? {} : { valid_ips: addresses }),
+              valid_ips: String(form.get("valid_ips"))
+                .split(/[\s,]+/)
+                .filter(Boolean),
             });
-            renderNewApiKey(created);
           } catch (error) {
             status.replaceChildren(errorBox(error));
           }
         },
       },
       h("label", { for: "api-key-label" }, "Label"),
-      h("input", { type: "text", id: "api-key-label", name: "label", required: true }),
+      h("input", {
+        type: "text",
+        id: "api-key-label",
+        name: "label",
+        required: true,
+        value: initial?.label,
+      }),
       h("label", { for: "api-key-valid-ips" }, "Only from these addresses (optional)"),
       h("input", {
         type: "text",
@@ -1305,11 +1317,14 @@ function newApiKeyForm() {
         name: "valid_ips",
         placeholder: "203.0.113.0/24, 2001:db8::/48",
         "aria-describedby": "api-key-valid-ips-hint",
+        value: initial?.valid_ips.join(", "),
       }),
       h(
         "p",
         { id: "api-key-valid-ips-hint", class: "hint" },
-        "Addresses or CIDR ranges, separated by commas. Empty: wherever the key you signed in with works.",
+        initial
+          ? "Addresses or CIDR ranges, separated by commas. Empty: anywhere."
+          : "Addresses or CIDR ranges, separated by commas. Empty: wherever the key you signed in with works.",
       ),
       h(
         "fieldset",
@@ -1319,14 +1334,66 @@ function newApiKeyForm() {
           h(
             "label",
             {},
-            h("input", { type: "checkbox", name: "grants", value }),
+            h("input", {
+              type: "checkbox",
+              name: "grants",
+              value,
+              checked: initial?.grants.includes(value),
+            }),
             h("span", {}, label),
           ),
         ),
       ),
-      h("div", { class: "actions" }, h("button", { type: "submit" }, "Make key")),
+      h("div", { class: "actions" }, h("button", { type: "submit" }, button)),
     ),
     status,
+  );
+}
+
+const newApiKeyForm = () =>
+  apiKeyForm({
+    heading: "Make an API key",
+    button: "Make key",
+    save: async ({ valid_ips, ...fields }) =>
+      renderNewApiKey(
+        await api("POST", "/api-keys", {
+          ...fields,
+          // None given: the API makes it usable from wherever this browser's key is.
+          ...(valid_ips.length === 0 ? {} : { valid_ips }),
+        }),
+      ),
+  });
+
+const sameList = (a, b) => a.length === b.length && a.every((x, i) => x === b[i]);
+
+/** One key's page: change its label, addresses or grants (only what changed is sent). */
+async function renderApiKey(id) {
+  const key = await api("GET", `/api-keys/${id}`);
+  show(
+    h("p", {}, h("a", { href: "#/api-keys" }, "← API keys")),
+    h("h1", {}, key.label),
+    h(
+      "dl",
+      {},
+      h("dt", {}, "Key"),
+      h("dd", {}, h("code", {}, `${key.short_key}…`)),
+      h("dt", {}, "Last used"),
+      h("dd", {}, key.last_used_at ? date(key.last_used_at) : "Never"),
+    ),
+    apiKeyForm({
+      heading: "Change this key",
+      button: "Save changes",
+      initial: key,
+      save: async (fields) => {
+        const change = {};
+        if (fields.label !== key.label) change.label = fields.label;
+        if (!sameList([...fields.grants].sort(), [...key.grants].sort()))
+          change.grants = fields.grants;
+        if (!sameList(fields.valid_ips, key.valid_ips)) change.valid_ips = fields.valid_ips;
+        await api("PUT", `/api-keys/${id}`, change);
+        location.hash = "#/api-keys";
+      },
+    }),
   );
 }
 
@@ -1350,6 +1417,7 @@ async function route() {
     const wizard = /^\/domains\/([^/]+)\/enable-https$/.exec(hash);
     const details = /^\/domains\/([^/]+)$/.exec(hash);
     const webhook = /^\/webhooks\/([^/]+)$/.exec(hash);
+    const apiKeyPage = /^\/api-keys\/([^/]+)$/.exec(hash);
     if (hash === "/") await renderList();
     else if (hash === "/new") renderNew();
     else if (wizard) await renderWizard(wizard[1]);
@@ -1357,6 +1425,7 @@ async function route() {
     else if (hash === "/webhooks") await renderWebhooks();
     else if (webhook) await renderWebhook(webhook[1]);
     else if (hash === "/api-keys") await renderApiKeys();
+    else if (apiKeyPage) await renderApiKey(apiKeyPage[1]);
     else show(h("h1", {}, "Not found"), h("p", {}, h("a", { href: "#/" }, "Tracking domains")));
   } catch (error) {
     if (apiKey()) show(h("h1", {}, "Something went wrong"), errorBox(error));

@@ -325,7 +325,7 @@ describe("management UI", () => {
     }
   });
 
-  it("makes an API key with only some grants, shows it once, and revokes it after confirming", async () => {
+  it("makes an API key with only some grants, shows it once, changes it, and revokes it after confirming", async () => {
     const admin = inject("apiKeys").alpha;
     await signIn(admin);
     await page.getByRole("link", { name: "API keys" }).click();
@@ -361,10 +361,29 @@ describe("management UI", () => {
     expect(await row.textContent()).toContain("127.0.0.0/8");
     await page.screenshot({ path: `${screenshots}/api-keys.png`, fullPage: true });
 
-    await row.getByRole("button", { name: `Revoke ${label}` }).click();
+    // Changed in place: what it may do. Only what changed is sent.
+    await row.getByRole("link", { name: label }).click();
+    await page.getByRole("heading", { name: label, exact: true }).waitFor();
+    await page.getByLabel("Make tracking links").uncheck();
+    await page.getByLabel("See webhooks").check();
+    await page.getByRole("button", { name: "Save changes" }).click();
+    await page.getByRole("heading", { name: "API keys", exact: true }).waitFor();
+    expect((await api(key, "GET", "/webhooks")).status).toBe(200);
+    expect(await page.locator("#api-keys tr", { hasText: label }).textContent()).toContain(
+      "See webhooks",
+    );
+    // The browser's own key cannot narrow itself; the page says why.
+    await page.locator("#api-keys tr", { hasText: "This browser's key" }).getByRole("link").click();
+    await page.getByLabel("Read clicks and opens").uncheck();
+    await page.getByRole("button", { name: "Save changes" }).click();
+    await expect.poll(() => page.getByRole("alert").textContent()).toContain("another key");
+    await page.getByRole("link", { name: "← API keys" }).click();
+
+    const changedRow = page.locator("#api-keys tr", { hasText: label });
+    await changedRow.getByRole("button", { name: `Revoke ${label}` }).click();
     await page.getByRole("dialog").getByRole("button", { name: "Cancel" }).click();
     expect((await api(key, "GET", "/tracking-domains")).status).toBe(200);
-    await row.getByRole("button", { name: `Revoke ${label}` }).click();
+    await changedRow.getByRole("button", { name: `Revoke ${label}` }).click();
     await page.getByRole("dialog").getByRole("button", { name: "Revoke" }).click();
     await expect.poll(() => page.locator("#api-keys").textContent()).not.toContain(label);
     expect((await api(key, "GET", "/tracking-domains")).status).toBe(401);
