@@ -374,6 +374,8 @@ describe("management UI", () => {
     );
     // The browser's own key cannot narrow itself; the page says why.
     await page.locator("#api-keys tr", { hasText: "This browser's key" }).getByRole("link").click();
+    // The list has a form with the same boxes: wait for the key's own page before ticking.
+    await page.getByRole("heading", { name: "Change this key" }).waitFor();
     await page.getByLabel("Read clicks and opens").uncheck();
     await page.getByRole("button", { name: "Save changes" }).click();
     await expect.poll(() => page.getByRole("alert").textContent()).toContain("another key");
