@@ -5,7 +5,12 @@ import { createMiddleware } from "hono/factory";
 import { allowedFrom } from "../accounts/address-ranges";
 import { apiKeyFromAuthorization, hashApiKey, looksLikeApiKey } from "../accounts/api-keys";
 import { type Grant, holds } from "../accounts/grants";
-import { findApiKeyOwner, subaccountExists, touchApiKey } from "../accounts/repository";
+import {
+  type ApiKeyOwner,
+  findApiKeyOwner,
+  subaccountExists,
+  touchApiKey,
+} from "../accounts/repository";
 import { logProblem, messageOf } from "../util/log";
 import type { AppEnv } from "./context";
 import { ApiError, forbidden, sparkPostCodes } from "./errors";
@@ -40,33 +45,9 @@ export const requireApiKey = createMiddleware<AppEnv>(async (c, next) => {
     );
   }
 
-  const requested = c.req.header("x-msys-subaccount");
-  let subaccountId = owner.subaccountId;
-  if (requested !== undefined) {
-    const id = /^\d{1,9}$/.test(requested.trim()) ? Number(requested.trim()) : Number.NaN;
-    if (!Number.isInteger(id)) {
-      throw new ApiError(400, {
-        message: "invalid X-MSYS-SUBACCOUNT",
-        code: sparkPostCodes.invalidParams,
-        description: "X-MSYS-SUBACCOUNT must be a subaccount id (a whole number).",
-        param: "X-MSYS-SUBACCOUNT",
-        value: requested,
-      });
-    }
-    if (owner.subaccountId !== null && id !== owner.subaccountId) {
-      throw forbidden(
-        `This API key belongs to subaccount ${owner.subaccountId} and cannot act for subaccount ${id}.`,
-        "X-MSYS-SUBACCOUNT",
-      );
-    }
-    if (id !== 0 && !(await subaccountExists(c.env.DB, owner.accountId, id))) {
-      throw forbidden(`Subaccount ${id} does not exist in this account.`, "X-MSYS-SUBACCOUNT");
-    }
-    subaccountId = id;
-  }
   c.set("auth", {
     accountId: owner.accountId,
-    subaccountId,
+    subaccountId: await subaccountInScope(c.env.DB, owner, c.req.header("x-msys-subaccount")),
     keyId: owner.keyId,
     keySubaccountId: owner.subaccountId,
     grants: owner.grants,
@@ -82,6 +63,38 @@ export const requireApiKey = createMiddleware<AppEnv>(async (c, next) => {
   }
   await next();
 });
+
+/**
+ * The subaccount a request acts for: the key's own, or the one X-MSYS-SUBACCOUNT asks for when
+ * the key may act for it (a primary key, and a subaccount of its account; 0 is the primary).
+ */
+async function subaccountInScope(
+  db: D1Database,
+  owner: ApiKeyOwner,
+  requested: string | undefined,
+): Promise<number | null> {
+  if (requested === undefined) return owner.subaccountId;
+  const id = /^\d{1,9}$/.test(requested.trim()) ? Number(requested.trim()) : Number.NaN;
+  if (!Number.isInteger(id)) {
+    throw new ApiError(400, {
+      message: "invalid X-MSYS-SUBACCOUNT",
+      code: sparkPostCodes.invalidParams,
+      description: "X-MSYS-SUBACCOUNT must be a subaccount id (a whole number).",
+      param: "X-MSYS-SUBACCOUNT",
+      value: requested,
+    });
+  }
+  if (owner.subaccountId !== null && id !== owner.subaccountId) {
+    throw forbidden(
+      `This API key belongs to subaccount ${owner.subaccountId} and cannot act for subaccount ${id}.`,
+      "X-MSYS-SUBACCOUNT",
+    );
+  }
+  if (id !== 0 && !(await subaccountExists(db, owner.accountId, id))) {
+    throw forbidden(`Subaccount ${id} does not exist in this account.`, "X-MSYS-SUBACCOUNT");
+  }
+  return id;
+}
 
 /** How stale a key's last_used_at may get: one write an hour per key at most, never per call. */
 const lastUsedStepMs = 60 * 60 * 1000;
