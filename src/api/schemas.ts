@@ -42,7 +42,7 @@ export const errorResponses = (
 const errorDescriptions = {
   400: "The request is malformed (JSON, query or headers)",
   401: "No API key, or not a valid one",
-  403: "The key may not act for this subaccount",
+  403: "The key lacks the grant this needs, may not be used from this address, or may not act for this subaccount",
   404: "No such resource in this account",
   409: "The resource already exists",
   413: "The request body is too large",
