@@ -4,7 +4,7 @@
 // their CNAME target. --clear returns the account to the deployment's endpoints.
 import { parseArgs } from "node:util";
 import { accountEndpointSql } from "./lib/api-key-sql";
-import { wrangler } from "./lib/wrangler";
+import { executeD1 } from "./lib/wrangler";
 
 const usage =
   "usage: npm run account:endpoint -- --account NAME (--v2-endpoint HOST | --clear) [--remote | --persist-to DIR]";
@@ -25,21 +25,11 @@ function main(): void {
     process.exitCode = values.help ? 0 : 2;
     return;
   }
-  const target = values.remote
-    ? ["--remote"]
-    : ["--local", ...(values["persist-to"] ? ["--persist-to", values["persist-to"]] : [])];
-  const output = wrangler([
-    "d1",
-    "execute",
-    "DB",
-    ...target,
-    "--yes",
-    "--json",
-    "--command",
-    accountEndpointSql(values.account, endpoint ?? null),
-  ]);
-  const rows = (JSON.parse(output) as { results: { name: string; v2_endpoint: string | null }[] }[])
-    .flatMap((r) => r.results)
+  const rows = executeD1(accountEndpointSql(values.account, endpoint ?? null), {
+    remote: values.remote,
+    persistTo: values["persist-to"],
+  })
+    .flat()
     .filter((r) => "name" in r);
   if (rows.length === 0) throw new Error(`There is no account named ${values.account}.`);
   console.log(

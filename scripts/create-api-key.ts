@@ -4,7 +4,7 @@
 // is stored.
 import { parseArgs } from "node:util";
 import { apiKeyStatements } from "./lib/api-key-sql";
-import { wrangler } from "./lib/wrangler";
+import { d1TargetArgs, executeD1 } from "./lib/wrangler";
 
 const usage =
   "usage: npm run api-key -- --account NAME [--subaccount ID] [--label TEXT] [--remote | --persist-to DIR] [--quiet]";
@@ -26,18 +26,14 @@ async function main(): Promise<void> {
     process.exitCode = values.help ? 0 : 2;
     return;
   }
-  if (values.remote && values["persist-to"])
-    throw new Error("--persist-to is for the local database only");
   const { key, shortKey, sql } = await apiKeyStatements({
     account: values.account,
     ...(values.subaccount === undefined ? {} : { subaccount: Number(values.subaccount) }),
     ...(values.label === undefined ? {} : { label: values.label }),
   });
-  const target = values.remote
-    ? ["--remote"]
-    : ["--local", ...(values["persist-to"] ? ["--persist-to", values["persist-to"]] : [])];
+  const target = d1TargetArgs({ remote: values.remote, persistTo: values["persist-to"] });
   try {
-    wrangler(["d1", "execute", "DB", ...target, "--yes", "--command", sql]);
+    executeD1(sql, { remote: values.remote, persistTo: values["persist-to"] });
   } catch (error) {
     const message = (error as Error).message;
     if (message.includes("no such table")) {

@@ -5,7 +5,7 @@
 // click written. --check exits 1 when something is ours to act on (for a monitor to run).
 import { parseArgs } from "node:util";
 import { buildReport, formatReport, type ReportRows, reportQueries } from "./lib/ops-report";
-import { wrangler } from "./lib/wrangler";
+import { executeD1 } from "./lib/wrangler";
 
 const usage = "usage: npm run ops:report -- [--remote | --persist-to DIR] [--json] [--check]";
 
@@ -23,30 +23,18 @@ function main(): void {
     console.error(usage);
     return;
   }
-  if (values.remote && values["persist-to"])
-    throw new Error("--persist-to is for the local database only");
-  const target = values.remote
-    ? ["--remote"]
-    : ["--local", ...(values["persist-to"] ? ["--persist-to", values["persist-to"]] : [])];
   const now = new Date();
   const queries = reportQueries(now);
   const names = Object.keys(queries) as (keyof typeof queries)[];
   // One wrangler call for all of them: D1 answers each statement with its own result.
-  const output = wrangler([
-    "d1",
-    "execute",
-    "DB",
-    ...target,
-    "--yes",
-    "--json",
-    "--command",
-    names.map((name) => `${queries[name]};`).join("\n"),
-  ]);
-  const results = JSON.parse(output) as { results: Record<string, unknown>[] }[];
+  const results = executeD1(names.map((name) => `${queries[name]};`).join("\n"), {
+    remote: values.remote,
+    persistTo: values["persist-to"],
+  });
   if (results.length !== names.length) {
     throw new Error(`expected ${names.length} results from D1, got ${results.length}`);
   }
-  const rows = Object.fromEntries(names.map((name, i) => [name, results[i]?.results ?? []]));
+  const rows = Object.fromEntries(names.map((name, i) => [name, results[i] ?? []]));
   const report = buildReport(rows as ReportRows, now);
   console.log(values.json ? JSON.stringify(report, null, 2) : formatReport(report));
   if (values.check && report.forProvider.length > 0) process.exitCode = 1;

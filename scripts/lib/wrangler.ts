@@ -48,3 +48,32 @@ export function migrateLocalDatabase(persistTo?: string): void {
     ...(persistTo ? ["--persist-to", persistTo] : []),
   ]);
 }
+
+/** Which D1 an operator script works on: the deployed one, or a local one (under a directory). */
+export interface D1Target {
+  remote?: boolean;
+  persistTo?: string | undefined;
+}
+
+/** wrangler's arguments for `target`; --persist-to with --remote is refused. */
+export function d1TargetArgs(target: D1Target): string[] {
+  if (target.remote && target.persistTo)
+    throw new Error("--persist-to is for the local database only");
+  if (target.remote) return ["--remote"];
+  return ["--local", ...(target.persistTo ? ["--persist-to", target.persistTo] : [])];
+}
+
+/** Runs `sql` (one or more statements) on `target`; each statement's rows, in order. */
+export function executeD1(sql: string, target: D1Target): Record<string, unknown>[][] {
+  const output = wrangler([
+    "d1",
+    "execute",
+    "DB",
+    ...d1TargetArgs(target),
+    "--yes",
+    "--json",
+    "--command",
+    sql,
+  ]);
+  return (JSON.parse(output) as { results: Record<string, unknown>[] }[]).map((r) => r.results);
+}
