@@ -36,7 +36,7 @@ const includedIn: Partial<Record<Grant, Grant>> = {
   "webhooks/view": "webhooks/modify",
 };
 
-export function isGrant(name: string): name is Grant {
+function isGrant(name: string): name is Grant {
   return (grantNames as readonly string[]).includes(name);
 }
 
