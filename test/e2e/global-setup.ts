@@ -23,6 +23,8 @@ export interface E2eKeys {
   alpha: string;
   beta: string;
   alphaSubaccount1: string;
+  /** An account of its own for hostile-input.test.ts, whose calls change what they may. */
+  hostile: string;
 }
 
 declare module "vitest" {
@@ -46,8 +48,13 @@ export default async function setup(project: TestProject): Promise<() => Promise
   }
   const persistTo = mkdtempSync(join(tmpdir(), "tracking-edge-e2e-"));
   migrateLocalDatabase(persistTo);
-  const [alpha, beta, alphaSubaccount1] = await createLocalApiKeys(
-    [{ account: "alpha" }, { account: "beta" }, { account: "alpha", subaccount: 1 }],
+  const [alpha, beta, alphaSubaccount1, hostile] = await createLocalApiKeys(
+    [
+      { account: "alpha" },
+      { account: "beta" },
+      { account: "alpha", subaccount: 1 },
+      { account: "hostile" },
+    ],
     persistTo,
   );
 
@@ -75,6 +82,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
     alpha: alpha as string,
     beta: beta as string,
     alphaSubaccount1: alphaSubaccount1 as string,
+    hostile: hostile as string,
   });
   return async () => {
     await worker.stop();

@@ -1,0 +1,221 @@
+// Every operation the OpenAPI document lists, called on the worker under wrangler dev with hostile
+// input: JSON of any shape, the operation's own field names holding values of any type, text that
+// is not JSON, query strings and path segments no client should send. Whatever comes in, the
+// answer is an error in the API's shape (never a 500, never a stack trace), and a refused call
+// leaves what it named as it was. The operations come from the document, so a route added later
+// is covered without a change here. (In the workers pool each SELF.fetch gets slower the more a
+// test has made, so a few thousand calls belong here, on the real runtime.)
+import fc from "fast-check";
+import { describe, expect, inject, it } from "vitest";
+
+interface Schema {
+  $ref?: string;
+  properties?: Record<string, Schema>;
+}
+
+interface Operation {
+  parameters?: { name: string; in: string }[];
+  requestBody?: { content?: Record<string, { schema?: Schema }> };
+}
+
+interface Document {
+  paths: Record<string, Record<string, Operation>>;
+  components: { schemas: Record<string, Schema> };
+}
+
+interface Call {
+  method: string;
+  /** The document's path, e.g. /webhooks/{id}. */
+  template: string;
+  operation: Operation;
+}
+
+type Body = { json: unknown } | { raw: string } | undefined;
+
+/** A call with the hostile account's key, as a client would make it. */
+function call(method: string, path: string, body?: Body): Promise<Response> {
+  const headers: Record<string, string> = { authorization: inject("apiKeys").hostile };
+  if (body !== undefined) headers["content-type"] = "application/json";
+  return fetch(`${inject("workerUrl")}/api/v1${path}`, {
+    method,
+    headers,
+    ...(body === undefined ? {} : { body: "json" in body ? JSON.stringify(body.json) : body.raw }),
+  });
+}
+
+async function operations(): Promise<{
+  calls: Call[];
+  schemas: Document["components"]["schemas"];
+}> {
+  const document = (await (await call("GET", "/openapi.json")).json()) as Document;
+  const calls = Object.entries(document.paths).flatMap(([template, byMethod]) =>
+    Object.entries(byMethod).map(([method, operation]) => ({
+      method: method.toUpperCase(),
+      template,
+      operation,
+    })),
+  );
+  return { calls, schemas: document.components.schemas };
+}
+
+async function results<T>(response: Response): Promise<T> {
+  const text = await response.text();
+  expect(response.status, text).toBe(200);
+  return (JSON.parse(text) as { results: T }).results;
+}
+
+/**
+ * Resources made before the calls, so that a call can name them and reach the handler's own
+ * checks: path template → the GET that reads what the template's parameter names.
+ */
+async function seed(): Promise<Record<string, string>> {
+  const suffix = crypto.randomUUID().slice(0, 8);
+  const tracking = `track-${suffix}.hostile.example.com`;
+  const sending = `mail-${suffix}.hostile.example.com`;
+  await results(await call("POST", "/tracking-domains", { json: { domain: tracking } }));
+  await results(
+    await call("POST", "/sending-domains", {
+      json: { domain: sending, tracking_domain: tracking },
+    }),
+  );
+  // A target that refuses at once, so that validate and deliveries do not wait on the network.
+  const webhook = await results<{ id: string }>(
+    await call("POST", "/webhooks", {
+      json: { name: "hostile", target: "http://127.0.0.1:9/hook" },
+    }),
+  );
+  const key = await results<{ id: string }>(
+    await call("POST", "/api-keys", {
+      json: { label: "hostile", grants: ["tracking_domains/view"] },
+    }),
+  );
+  const subaccount = await results<{ subaccount_id: number }>(
+    await call("POST", "/subaccounts", { json: { name: "hostile" } }),
+  );
+  return {
+    "/tracking-domains/{domain}": `/tracking-domains/${tracking}`,
+    "/sending-domains/{domain}": `/sending-domains/${sending}`,
+    "/webhooks/{id}": `/webhooks/${webhook.id}`,
+    "/api-keys/{id}": `/api-keys/${key.id}`,
+    "/subaccounts/{id}": `/subaccounts/${subaccount.subaccount_id}`,
+  };
+}
+
+/** Path segments no client should send: encoded controls, traversal, overlong, odd Unicode. */
+const hostileSegment = fc.oneof(
+  fc.constantFrom(
+    "%00",
+    "..%2F..%2Fetc%2Fpasswd",
+    "%",
+    "%E2%80%AE",
+    "%F0%9F%92%A9.example.com",
+    "a".repeat(300),
+    "-1",
+    "1e309",
+    "0x10",
+    "9007199254740993",
+    "null",
+    "%20",
+  ),
+  fc.string({ minLength: 1, maxLength: 40 }).map(encodeURIComponent),
+);
+
+/** The properties of an operation's JSON body, following a $ref into the components. */
+function bodyFields(operation: Operation, schemas: Document["components"]["schemas"]): string[] {
+  let schema = operation.requestBody?.content?.["application/json"]?.schema;
+  if (schema?.$ref) schema = schemas[schema.$ref.split("/").pop() ?? ""];
+  return Object.keys(schema?.properties ?? {});
+}
+
+function hostileBody(fields: string[]): fc.Arbitrary<Body> {
+  return fc.oneof(
+    // The operation's own fields, each holding anything at all.
+    fields.length === 0
+      ? fc.constant(undefined)
+      : fc
+          .dictionary(fc.constantFrom(...fields), fc.jsonValue({ maxDepth: 2 }), {
+            maxKeys: fields.length,
+          })
+          .map((json) => ({ json })),
+    fc.jsonValue({ maxDepth: 3 }).map((json) => ({ json })),
+    fc
+      .oneof(fc.string(), fc.constantFrom("{", '{"a":', "[", "\u0000", "{}}", '"\\ud800"'))
+      .map((raw) => ({ raw })),
+    fc.constant(undefined),
+  );
+}
+
+function hostileQuery(operation: Operation): fc.Arbitrary<string> {
+  const names = (operation.parameters ?? []).filter((p) => p.in === "query").map((p) => p.name);
+  if (names.length === 0) return fc.constant("");
+  return fc
+    .dictionary(
+      fc.constantFrom(...names),
+      fc.oneof(fc.string(), fc.constantFrom("-1", "0", "1e309", "NaN", "9".repeat(40), "%")),
+    )
+    .map((query) => {
+      const pairs = Object.entries(query).map(([name, v]) => `${name}=${encodeURIComponent(v)}`);
+      return pairs.length === 0 ? "" : `?${pairs.join("&")}`;
+    });
+}
+
+/** What a client reading an answer must be able to rely on. */
+async function expectErrorShape(response: Response, what: string): Promise<void> {
+  const text = await response.text();
+  // 503 is how the API says a dependency is not answering; any other 5xx is a fault.
+  expect(
+    response.status < 500 || response.status === 503,
+    `${what} → ${response.status} ${text}`,
+  ).toBe(true);
+  if (response.status < 400) return;
+  expect(text, what).not.toMatch(/\n\s+at |TypeError|ReferenceError|SyntaxError: /);
+  const body = JSON.parse(text) as { errors?: { message?: unknown }[] };
+  const message = body.errors?.[0]?.message;
+  expect(typeof message === "string" && message.length > 0, `${what}: ${text}`).toBe(true);
+}
+
+describe("hostile input to every API operation", () => {
+  it("is answered in the error shape, never with a 500, and a refused change loses nothing", async () => {
+    const { calls, schemas } = await operations();
+    // A document that listed nothing would let this test pass by doing nothing.
+    expect(calls.length).toBeGreaterThan(30);
+    const resources = await seed();
+    let refusedOnResource = 0;
+    for (const { method, template, operation } of calls) {
+      const prefix = Object.keys(resources).find((p) => template.startsWith(p));
+      const resource = prefix === undefined ? undefined : resources[prefix];
+      const named = template.includes("{");
+      // A DELETE of a real resource would only delete it: DELETE gets hostile names alone.
+      const segment =
+        resource && method !== "DELETE"
+          ? fc.oneof(fc.constant(null), hostileSegment)
+          : hostileSegment;
+      await fc.assert(
+        fc.asyncProperty(
+          segment,
+          hostileQuery(operation),
+          method === "GET" ? fc.constant(undefined) : hostileBody(bodyFields(operation, schemas)),
+          async (hostile, query, body) => {
+            const path = !named
+              ? template
+              : hostile === null && resource
+                ? `${resource}${template.slice(template.indexOf("}") + 1)}`
+                : template.replace(/\{[^}]+\}/, hostile ?? "");
+            const before = resource ? await (await call("GET", resource)).text() : "";
+            const response = await call(method, `${path}${query}`, body);
+            const what = `${method} ${path}${query} ${JSON.stringify(body)}`;
+            await expectErrorShape(response, what);
+            if (response.status >= 400 && resource && method !== "GET") {
+              if (hostile === null) refusedOnResource++;
+              const after = await (await call("GET", resource)).text();
+              expect(after, `${what} changed ${resource}`).toBe(before);
+            }
+          },
+        ),
+        { numRuns: 20 },
+      );
+    }
+    // The calls reached the handlers' own refusals of real resources, not only the router's 404.
+    expect(refusedOnResource).toBeGreaterThan(30);
+  }, 300_000);
+});
