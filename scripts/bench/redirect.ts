@@ -28,9 +28,17 @@ const trackingHost = "track.bench.test";
 const distinctLinks = 1000;
 const target = (i: number) =>
   `https://shop.example.com/spring-sale/item-${i}?utm_source=email&utm_campaign=bench`;
+/** The baseline answers the very 302 a click gets (its headers too), and does nothing else. */
 const bareWorker = `export default {
   fetch() {
-    return new Response(null, { status: 302, headers: { location: ${JSON.stringify(target(0))} } });
+    return new Response(null, {
+      status: 302,
+      headers: {
+        location: ${JSON.stringify(target(0))},
+        "referrer-policy": "no-referrer",
+        "cache-control": "no-store, private",
+      },
+    });
   },
 };`;
 
@@ -366,6 +374,16 @@ async function main(): Promise<void> {
         ? median(rs.map((r) => r.cpuUsPerRequest as number))
         : undefined,
     });
+    /**
+     * Each round's throughput over the baseline's round run next to it, as "median (low–high)":
+     * the spread shows how much of a difference the machine's own drift can make in one run.
+     */
+    const paired = (rs: WrkResult[], baseline: WrkResult[]) => {
+      const ratios = rs.map(
+        (r, i) => r.requestsPerSecond / (baseline[i] as WrkResult).requestsPerSecond,
+      );
+      return `${median(ratios).toFixed(2)}× (${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)})`;
+    };
     const ours = summary(results.tracking);
     const floor = summary(results.verifyOnly);
     const base = summary(results.bare);
@@ -376,12 +394,13 @@ async function main(): Promise<void> {
     const table = [
       `Click redirects on loopback: wrk with ${connections} connections over ${distinctLinks} distinct links, median of ${results.tracking.length} alternating rounds of ${seconds} s; built worker in Miniflare${pinned ? "; wrk on one core, the workers on the other" : ""}.`,
       "",
-      "| worker | requests/s | p99 latency | vs bare | workerd CPU per request |",
-      "|---|---|---|---|---|",
-      `| tracking-edge \`/f/{token}\`: verify the link, queue the click | ${ours.rps.toFixed(0)} | ${ours.p99.toFixed(1)} ms | ${(ours.rps / base.rps).toFixed(2)}× | ${cpuCell(ours.cpu)} |`,
-      `| a worker that only verifies the link and answers the same 302, recording nothing | ${floor.rps.toFixed(0)} | ${floor.p99.toFixed(1)} ms | ${(floor.rps / base.rps).toFixed(2)}× | ${cpuCell(floor.cpu)} |`,
-      `| bare worker that only answers 302 | ${base.rps.toFixed(0)} | ${base.p99.toFixed(1)} ms | 1.00× | ${cpuCell(base.cpu)} |`,
+      "| worker | requests/s | p99 latency | vs bare, by round | vs verify-only, by round | workerd CPU per request |",
+      "|---|---|---|---|---|---|",
+      `| tracking-edge \`/f/{token}\`: verify the link, queue the click | ${ours.rps.toFixed(0)} | ${ours.p99.toFixed(1)} ms | ${paired(results.tracking, results.bare)} | ${paired(results.tracking, results.verifyOnly)} | ${cpuCell(ours.cpu)} |`,
+      `| a worker that only verifies the link and answers the same 302, recording nothing | ${floor.rps.toFixed(0)} | ${floor.p99.toFixed(1)} ms | ${paired(results.verifyOnly, results.bare)} | 1.00× | ${cpuCell(floor.cpu)} |`,
+      `| bare worker that answers the same 302 without looking at the link | ${base.rps.toFixed(0)} | ${base.p99.toFixed(1)} ms | 1.00× | | ${cpuCell(base.cpu)} |`,
       "",
+      "Ratios are each round's requests per second over the other worker's in the same round: the median, then the lowest and highest round.",
       oursExtra !== undefined && floorExtra !== undefined
         ? `A click costs ${oursExtra.toFixed(0)} µs of CPU more than the bare 302 (user + system time of each worker's workerd process over its rounds${withConsumer ? ", which for tracking-edge includes the Queue consumer's D1 writes during the round" : ""}): finding and verifying the link ${floorExtra.toFixed(0)} µs, recording the click ${(oursExtra - floorExtra).toFixed(0)} µs.`
         : "",

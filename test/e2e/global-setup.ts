@@ -1,6 +1,6 @@
 // Before the end-to-end tests: the local stack must be up (npm test starts it); a worker runs
-// under `wrangler dev` on the port Pebble validates against, with a fresh local D1, and three
-// API keys: two accounts, and a subaccount of the first.
+// under `wrangler dev` on the port Pebble validates against, with a fresh local D1, and four
+// API keys: two accounts, a subaccount of the first, and an account of its own for hostile input.
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
