@@ -1,0 +1,44 @@
+// bench:redirect's in-isolate figure: what a click's own code costs, timed away from HTTP and
+// wrk. POST /links takes the bench's click paths once; GET /run?worker=click&count=N then runs
+// the product's click handler (cutting the URL, verifying the link, recording the click in the
+// Queue outbox, making the 302) over them N times in one loop, and worker=bare makes the bare
+// worker's 302 N times. workerd's clock stands still while JavaScript runs, so the caller times
+// each run from outside and subtracts a run of 0.
+import { handleTrackingLink } from "../../src/tracking/handlers";
+import { requestTarget } from "../../src/util/request-target";
+
+let requests: Request[] = [];
+
+export default {
+  async fetch(request: Request, env: Env, ctx: ExecutionContext): Promise<Response> {
+    const url = new URL(request.url);
+    if (url.pathname === "/links") {
+      const { host, paths } = await request.json<{ host: string; paths: string[] }>();
+      requests = paths.map((path) => new Request(`http://${host}${path}`));
+      return new Response(null, { status: 204 });
+    }
+    const count = Number(url.searchParams.get("count"));
+    let redirects = 0;
+    if (url.searchParams.get("worker") === "bare") {
+      for (let i = 0; i < count; i++) {
+        const response = new Response(null, {
+          status: 302,
+          headers: {
+            location: "https://shop.example.com/",
+            "referrer-policy": "no-referrer",
+            "cache-control": "no-store, private",
+          },
+        });
+        if (response.status === 302) redirects++;
+      }
+    } else {
+      for (let i = 0; i < count; i++) {
+        const click = requests[i % requests.length] as Request;
+        const response = handleTrackingLink(click, requestTarget(click.url), env, ctx, "click");
+        if (response.status === 302) redirects++;
+      }
+    }
+    // The caller checks this, so a loop that verified nothing cannot pass for a fast one.
+    return new Response(String(redirects));
+  },
+};
