@@ -1,11 +1,13 @@
 // bench:redirect's in-isolate figure: what a click's own code costs, timed away from HTTP and
 // wrk. POST /links takes the bench's click paths once; GET /run?worker=click&count=N then runs
-// the product's click handler (cutting the URL, verifying the link, recording the click in the
-// Queue outbox, making the 302) over them N times in one loop, and worker=bare makes the bare
-// worker's 302 N times. workerd's clock stands still while JavaScript runs, so the caller times
+// the product's own fetch handler (workers/edge.ts: routing, verifying the link, recording the
+// click in the Queue outbox, making the 302) over them N times in one loop, and worker=bare
+// makes the bare worker's 302 N times. workerd's clock stands still while JavaScript runs, so the caller times
 // each run from outside and subtracts a run of 0.
-import { handleTrackingLink } from "../../src/tracking/handlers";
-import { requestTarget } from "../../src/util/request-target";
+import edge from "../../workers/edge";
+
+/** The product's fetch handler, called as the runtime would call it. */
+const product = edge.fetch as (request: Request, env: Env, ctx: ExecutionContext) => Response;
 
 let requests: Request[] = [];
 
@@ -34,7 +36,7 @@ export default {
     } else {
       for (let i = 0; i < count; i++) {
         const click = requests[i % requests.length] as Request;
-        const response = handleTrackingLink(click, requestTarget(click.url), env, ctx, "click");
+        const response = product(click, env, ctx);
         if (response.status === 302) redirects++;
       }
     }
