@@ -1,10 +1,10 @@
 // Every operation the OpenAPI document lists, called on the worker under wrangler dev with hostile
 // input: JSON of any shape, the operation's own field names holding values of any type, text that
-// is not JSON, query strings and path segments no client should send. Whatever comes in, the
-// answer is an error in the API's shape (never a 500, never a stack trace), and a refused call
-// leaves what it named as it was. The operations come from the document, so a route added later
-// is covered without a change here. (In the workers pool each SELF.fetch gets slower the more a
-// test has made, so a few thousand calls belong here, on the real runtime.)
+// is not JSON, query strings, path segments, keys and subaccounts no client should send. Whatever
+// comes in, the answer is an error in the API's shape (never a 500, never a stack trace), and a
+// refused call leaves what it named as it was. The operations come from the document, so a route
+// added later is covered without a change here. (Thousands of calls belong here, on the real
+// runtime: in the workers pool each SELF.fetch is slower than the last, workers-sdk#15446.)
 import fc from "fast-check";
 import { describe, expect, inject, it } from "vitest";
 
@@ -36,9 +36,14 @@ interface Call {
 
 type Body = { json: unknown } | { raw: string } | undefined;
 
-/** A call with the hostile account's key, as a client would make it. */
-function call(method: string, path: string, body?: Body): Promise<Response> {
-  const headers: Record<string, string> = { authorization: inject("apiKeys").hostile };
+/** A call with the hostile account's key, as a client would make it (or with `extra` headers). */
+function call(
+  method: string,
+  path: string,
+  body?: Body,
+  extra: Record<string, string> = {},
+): Promise<Response> {
+  const headers: Record<string, string> = { authorization: inject("apiKeys").hostile, ...extra };
   if (body !== undefined) headers["content-type"] = "application/json";
   return fetch(`${inject("workerUrl")}/api/v1${path}`, {
     method,
@@ -196,6 +201,30 @@ function hostileQuery(operation: Operation): fc.Arbitrary<string> {
     });
 }
 
+/** Printable ASCII: what a client can put in a header at all. */
+const headerText = fc.string({ unit: "grapheme-ascii", maxLength: 60 });
+
+/** Now and then, a key or a subaccount that is not what the API takes; mostly, none. */
+const hostileHeaders: fc.Arbitrary<Record<string, string>> = fc.oneof(
+  { arbitrary: fc.constant({}), weight: 8 },
+  {
+    arbitrary: fc
+      .oneof(headerText, fc.constantFrom("-1", "0", "1.5", "7e2", "99999999999999999999", " 7"))
+      .map((value) => ({ "x-msys-subaccount": value })),
+    weight: 1,
+  },
+  {
+    arbitrary: fc
+      .oneof(
+        headerText,
+        headerText.map((value) => `Bearer ${value}`),
+        fc.constant("Bearer"),
+      )
+      .map((value) => ({ authorization: value })),
+    weight: 1,
+  },
+);
+
 /** What a client reading an answer must be able to rely on. */
 async function expectErrorShape(response: Response, what: string): Promise<void> {
   const text = await response.text();
@@ -235,15 +264,16 @@ describe("hostile input to every API operation", () => {
           segment,
           hostileQuery(operation),
           method === "GET" ? fc.constant(undefined) : hostileBody(bodyFields(operation, schemas)),
-          async (hostile, query, body) => {
+          hostileHeaders,
+          async (hostile, query, body, headers) => {
             const path = !named
               ? template
               : hostile === null && resource
                 ? `${resource}${template.slice(template.indexOf("}") + 1)}`
                 : template.replace(/\{[^}]+\}/, hostile ?? "");
             const before = resource ? await (await call("GET", resource)).text() : "";
-            const response = await call(method, `${path}${query}`, body);
-            const what = `${method} ${path}${query} ${JSON.stringify(body)}`;
+            const response = await call(method, `${path}${query}`, body, headers);
+            const what = `${method} ${path}${query} ${JSON.stringify(headers)} ${JSON.stringify(body)}`;
             await expectErrorShape(response, what);
             if (response.status >= 400 && resource && method !== "GET") {
               if (hostile === null) refusedOnResource++;
