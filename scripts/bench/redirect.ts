@@ -9,7 +9,9 @@
 // once the previous round's clicks are all in D1: the figure is also a check that no click is
 // lost. In Miniflare the consumer runs
 // in the same process as the clicks (in production it does not); --without-consumer leaves it out
-// to show the click path's own cost.
+// to show the click path's own cost. Ratios are printed per round, since the machine's drift within
+// one run is as wide as the differences measured; and before the rounds, the product's fetch handler
+// is timed on clicks in a loop inside workerd, which gives a steady CPU figure for the click's code.
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { get } from "node:http";
@@ -175,8 +177,9 @@ const loopClicks = 20_000;
 const loops = 7;
 
 /**
- * The in-isolate figure (scripts/bench/click-cost-worker.ts): µs per click of the product's click
- * handler and of the bare worker's 302, each the median of `loops` timed loops less a loop of 0.
+ * The in-isolate figure (scripts/bench/click-cost-worker.ts): µs per click of the product's fetch
+ * handler (its sends to the Queue included) and of the bare worker's 302, each the median of
+ * `loops` timed loops less a loop of 0.
  */
 async function inIsolateCost(
   work: string,
