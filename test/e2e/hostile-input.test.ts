@@ -18,6 +18,7 @@ interface Schema {
 }
 
 interface Operation {
+  responses?: Record<string, unknown>;
   parameters?: { name: string; in: string }[];
   requestBody?: { content?: Record<string, { schema?: Schema }> };
 }
@@ -247,6 +248,8 @@ describe("hostile input to every API operation", () => {
     expect(calls.length).toBeGreaterThan(30);
     const resources = await seed();
     let refusedOnResource = 0;
+    const documented = new Map<string, Set<number>>();
+    for (const { method, template } of calls) documented.set(`${method} ${template}`, new Set());
     for (const { method, template, operation } of calls) {
       const prefix = Object.keys(resources).find((p) => template.startsWith(p));
       const resource = prefix === undefined ? undefined : resources[prefix];
@@ -275,6 +278,8 @@ describe("hostile input to every API operation", () => {
             const response = await call(method, `${path}${query}`, body, headers);
             const what = `${method} ${path}${query} ${JSON.stringify(headers)} ${JSON.stringify(body)}`;
             await expectErrorShape(response, what);
+            // The document lists every status a client may get, for clients generated from it.
+            documented.get(`${method} ${template}`)?.add(response.status);
             if (response.status >= 400 && resource && method !== "GET") {
               if (hostile === null) refusedOnResource++;
               const after = await (await call("GET", resource)).text();
@@ -286,6 +291,12 @@ describe("hostile input to every API operation", () => {
         { numRuns: resource && method !== "GET" && method !== "DELETE" ? 150 : 25 },
       );
     }
+    const undocumented = calls.flatMap(({ method, template, operation }) =>
+      [...(documented.get(`${method} ${template}`) ?? [])]
+        .filter((status) => !(String(status) in (operation.responses ?? {})))
+        .map((status) => `${method} ${template} → ${status}`),
+    );
+    expect(undocumented).toEqual([]);
     // The calls reached the handlers' own refusals of real resources, not only the router's 404.
     expect(refusedOnResource).toBeGreaterThan(30);
   }, 300_000);

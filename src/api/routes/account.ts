@@ -33,7 +33,7 @@ const routes = {
     summary: "Retrieve the account and its CNAME targets",
     responses: {
       200: jsonContent(resultsOf(AccountSchema), "The account"),
-      ...errorResponses(401, 403),
+      ...errorResponses(400, 401, 403),
     },
   }),
 };

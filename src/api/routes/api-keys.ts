@@ -118,7 +118,7 @@ const routes = {
     summary: "List API keys",
     responses: {
       200: jsonContent(resultsOf(z.array(ApiKeySchema)), "The keys that are not revoked"),
-      ...errorResponses(401, 403),
+      ...errorResponses(400, 401, 403),
     },
   }),
   retrieve: createRoute({
@@ -128,7 +128,7 @@ const routes = {
     request: { params: IdParam },
     responses: {
       200: jsonContent(resultsOf(ApiKeySchema), "The key"),
-      ...errorResponses(401, 403, 404),
+      ...errorResponses(400, 401, 403, 404),
     },
   }),
   update: createRoute({
@@ -158,7 +158,7 @@ const routes = {
     summary: "Revoke an API key",
     description: "The key stops working at once. A key cannot revoke itself: use another.",
     request: { params: IdParam },
-    responses: { 204: { description: "Revoked" }, ...errorResponses(401, 403, 404, 409) },
+    responses: { 204: { description: "Revoked" }, ...errorResponses(400, 401, 403, 404, 409) },
   }),
 };
 

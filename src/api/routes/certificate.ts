@@ -124,7 +124,7 @@ const routes = {
     request: { params: DomainParam },
     responses: {
       200: jsonContent(resultsOf(EligibilitySchema), "Each check with what it found and the fix"),
-      ...errorResponses(401, 403, 404, 429),
+      ...errorResponses(400, 401, 403, 404, 429),
     },
   }),
   enable: createRoute({
@@ -137,7 +137,7 @@ const routes = {
         resultsOf(CertificateStateSchema),
         "Issuance has started (or was already under way)",
       ),
-      ...errorResponses(401, 403, 404, 422),
+      ...errorResponses(400, 401, 403, 404, 422),
     },
   }),
   state: createRoute({
@@ -147,7 +147,7 @@ const routes = {
     request: { params: DomainParam },
     responses: {
       200: jsonContent(resultsOf(CertificateStateSchema), "State and history"),
-      ...errorResponses(401, 403, 404),
+      ...errorResponses(400, 401, 403, 404),
     },
   }),
   events: createRoute({

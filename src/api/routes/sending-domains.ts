@@ -59,7 +59,7 @@ const routes = {
     summary: "List sending domains",
     responses: {
       200: jsonContent(resultsOf(z.array(SendingDomainSchema)), "The sending domains"),
-      ...errorResponses(401, 403),
+      ...errorResponses(400, 401, 403),
     },
   }),
   retrieve: createRoute({
@@ -69,7 +69,7 @@ const routes = {
     request: { params: DomainParam },
     responses: {
       200: jsonContent(resultsOf(SendingDomainSchema), "The sending domain"),
-      ...errorResponses(401, 403, 404),
+      ...errorResponses(400, 401, 403, 404),
     },
   }),
   update: createRoute({
@@ -94,7 +94,7 @@ const routes = {
     path: "/{domain}",
     summary: "Delete a sending domain",
     request: { params: DomainParam },
-    responses: { 204: { description: "Deleted" }, ...errorResponses(401, 403, 404) },
+    responses: { 204: { description: "Deleted" }, ...errorResponses(400, 401, 403, 404) },
   }),
 };
 

@@ -64,7 +64,7 @@ const routes = {
     summary: "List subaccounts",
     responses: {
       200: jsonContent(resultsOf(z.array(SubaccountSchema)), "The subaccounts"),
-      ...errorResponses(401, 403),
+      ...errorResponses(400, 401, 403),
     },
   }),
 };

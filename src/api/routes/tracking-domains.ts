@@ -122,7 +122,7 @@ const routes = {
     request: { params: DomainParam },
     responses: {
       200: jsonContent(resultsOf(TrackingDomainSchema), "The domain"),
-      ...errorResponses(401, 403, 404),
+      ...errorResponses(400, 401, 403, 404),
     },
   }),
   update: createRoute({
@@ -140,7 +140,7 @@ const routes = {
     path: "/{domain}",
     summary: "Delete a tracking domain",
     request: { params: DomainParam },
-    responses: { 204: { description: "Deleted" }, ...errorResponses(401, 403, 404) },
+    responses: { 204: { description: "Deleted" }, ...errorResponses(400, 401, 403, 404) },
   }),
   verify: createRoute({
     method: "post",
@@ -149,7 +149,7 @@ const routes = {
     request: { params: DomainParam },
     responses: {
       200: jsonContent(resultsOf(VerificationSchema), "What DNS says, and what that means"),
-      ...errorResponses(401, 403, 404, 429),
+      ...errorResponses(400, 401, 403, 404, 429),
     },
   }),
 };

@@ -129,7 +129,7 @@ const routes = {
         ),
         "Event types",
       ),
-      ...errorResponses(401, 403),
+      ...errorResponses(400, 401, 403),
     },
   }),
   samples: createRoute({
@@ -183,7 +183,7 @@ const routes = {
     summary: "List webhooks",
     responses: {
       200: jsonContent(resultsOf(z.array(WebhookSchema)), "The webhooks"),
-      ...errorResponses(401, 403),
+      ...errorResponses(400, 401, 403),
     },
   }),
   retrieve: createRoute({
@@ -193,7 +193,7 @@ const routes = {
     request: { params: IdParam },
     responses: {
       200: jsonContent(resultsOf(WebhookSchema), "The webhook"),
-      ...errorResponses(401, 403, 404),
+      ...errorResponses(400, 401, 403, 404),
     },
   }),
   update: createRoute({
@@ -229,7 +229,7 @@ const routes = {
     path: "/{id}",
     summary: "Delete a webhook",
     request: { params: IdParam },
-    responses: { 204: { description: "Deleted" }, ...errorResponses(401, 403, 404) },
+    responses: { 204: { description: "Deleted" }, ...errorResponses(400, 401, 403, 404) },
   }),
   rotateSecret: createRoute({
     method: "post",
@@ -299,7 +299,7 @@ const routes = {
         ),
         "What the endpoint answered",
       ),
-      ...errorResponses(401, 403, 404, 429),
+      ...errorResponses(400, 401, 403, 404, 429),
     },
   }),
   batchStatus: createRoute({
