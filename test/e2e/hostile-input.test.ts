@@ -5,6 +5,7 @@
 // refused call leaves what it named as it was. The operations come from the document, so a route
 // added later is covered without a change here. (Thousands of calls belong here, on the real
 // runtime: in the workers pool each SELF.fetch is slower than the last, workers-sdk#15446.)
+import Ajv2020 from "ajv/dist/2020";
 import fc from "fast-check";
 import { describe, expect, inject, it } from "vitest";
 
@@ -18,7 +19,7 @@ interface Schema {
 }
 
 interface Operation {
-  responses?: Record<string, unknown>;
+  responses?: Record<string, { content?: Record<string, { schema?: Schema }> }>;
   parameters?: { name: string; in: string }[];
   requestBody?: { content?: Record<string, { schema?: Schema }> };
 }
@@ -226,6 +227,31 @@ const hostileHeaders: fc.Arbitrary<Record<string, string>> = fc.oneof(
   },
 );
 
+/**
+ * Checks answers against the schemas the document gives for them (JSON Schema 2020-12, as
+ * OpenAPI 3.1 uses), so that a client generated from the document can read what it gets.
+ */
+function answerChecker(schemas: Document["components"]["schemas"]) {
+  // Formats and OpenAPI's own keywords (example) are not what this checks.
+  const ajv = new Ajv2020({ strict: false, validateFormats: false, allErrors: true });
+  const compiled = new Map<string, ReturnType<typeof ajv.compile>>();
+  const check = (operation: Operation, key: string, status: number, text: string) => {
+    const schema = operation.responses?.[String(status)]?.content?.["application/json"]?.schema;
+    if (!schema) return null;
+    check.count++;
+    const id = `${key} ${status}`;
+    let validate = compiled.get(id);
+    if (!validate) {
+      validate = ajv.compile({ ...schema, components: { schemas } });
+      compiled.set(id, validate);
+    }
+    return validate(JSON.parse(text)) ? null : `${id}: ${ajv.errorsText(validate.errors)}`;
+  };
+  /** How many answers had a schema to be checked against. */
+  check.count = 0;
+  return check;
+}
+
 /** What a client reading an answer must be able to rely on. */
 async function expectErrorShape(response: Response, what: string): Promise<void> {
   const text = await response.text();
@@ -248,6 +274,7 @@ describe("hostile input to every API operation", () => {
     expect(calls.length).toBeGreaterThan(30);
     const resources = await seed();
     let refusedOnResource = 0;
+    const checkAnswer = answerChecker(schemas);
     const documented = new Map<string, Set<number>>();
     for (const { method, template } of calls) documented.set(`${method} ${template}`, new Set());
     for (const { method, template, operation } of calls) {
@@ -277,7 +304,10 @@ describe("hostile input to every API operation", () => {
             const before = resource ? await (await call("GET", resource)).text() : "";
             const response = await call(method, `${path}${query}`, body, headers);
             const what = `${method} ${path}${query} ${JSON.stringify(headers)} ${JSON.stringify(body)}`;
+            const text = await response.clone().text();
             await expectErrorShape(response, what);
+            const mismatch = checkAnswer(operation, `${method} ${template}`, response.status, text);
+            expect(mismatch, `${what} → ${text.slice(0, 500)}`).toBeNull();
             // The document lists every status a client may get, for clients generated from it.
             documented.get(`${method} ${template}`)?.add(response.status);
             if (response.status >= 400 && resource && method !== "GET") {
@@ -297,6 +327,8 @@ describe("hostile input to every API operation", () => {
         .map((status) => `${method} ${template} → ${status}`),
     );
     expect(undocumented).toEqual([]);
+    // Answers of every kind were held to their schemas, successes and errors alike.
+    expect(checkAnswer.count).toBeGreaterThan(1000);
     // The calls reached the handlers' own refusals of real resources, not only the router's 404.
     expect(refusedOnResource).toBeGreaterThan(30);
   }, 300_000);
