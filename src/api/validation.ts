@@ -11,11 +11,37 @@ export const maxBodyBytes = 64 * 1024;
 
 // biome-ignore lint/suspicious/noExplicitAny: the hook serves every route, whatever its input type
 export const validationHook: Hook<any, AppEnv, any, any> = (result) => {
-  if (result.success) return;
+  if (result.success) {
+    // JSON can carry a lone surrogate ("\ud800"), which no stored or sent text can hold.
+    const path = illFormedStringAt(result.data);
+    if (path !== undefined) {
+      const param = path || result.target;
+      throw new ApiError(result.target === "json" ? 422 : 400, {
+        message: `invalid ${param}`,
+        code: sparkPostCodes.invalidData,
+        description: `${param} holds a lone UTF-16 surrogate, which is not text: send well-formed Unicode`,
+        param,
+      });
+    }
+    return;
+  }
   // zod-validator passes the raw input along as `data`, which zod-openapi's type leaves out.
   const input = "data" in result ? result.data : undefined;
   throw validationError(result.error, input, result.target);
 };
+
+/** The path of the first string (key or value) in `value` that is not well-formed Unicode. */
+function illFormedStringAt(value: unknown, path = ""): string | undefined {
+  if (typeof value === "string") return value.isWellFormed() ? undefined : path;
+  if (value === null || typeof value !== "object") return undefined;
+  for (const [key, item] of Object.entries(value)) {
+    const at = path ? `${path}.${key}` : key;
+    if (!key.isWellFormed()) return at;
+    const found = illFormedStringAt(item, at);
+    if (found !== undefined) return found;
+  }
+  return undefined;
+}
 
 /** Routes that take larger bodies than the rest: HTML to rewrite is a whole email. */
 export const largeBodyPaths = ["/api/v1/tracking-links/html"];

@@ -10,6 +10,7 @@ import { type EngagementEvent, ipPrefix } from "./events";
 import {
   type LinkContent,
   type LinkKind,
+  locationOf,
   parseSigningRing,
   type SigningRing,
   verifyToken,
@@ -76,6 +77,10 @@ export function handleTrackingLink(
   }
   const content = verifyToken(ring, kind, host, token);
   if (!content) return notFound();
+  // Signed by us, but a link minted before targets were serialized may hold what no Location
+  // header can: such a link is a 404, never a 500.
+  const location = kind === "click" ? locationOf(content.url as string) : null;
+  if (kind === "click" && location === null) return notFound();
   outboxFor(env.ENGAGEMENT_EVENTS).add(
     engagementEvent(request, kind, host, target.secure, content),
     ctx,
@@ -83,7 +88,7 @@ export function handleTrackingLink(
   if (kind === "click") {
     return new Response(null, {
       status: 302,
-      headers: { location: content.url as string, "referrer-policy": "no-referrer", ...noStore },
+      headers: { location: location as string, "referrer-policy": "no-referrer", ...noStore },
     });
   }
   return new Response(method === "HEAD" ? null : pixel, {

@@ -47,21 +47,54 @@ export const macOf = (key: SigningKey, data: Uint8Array): Uint8Array =>
 /** A cheap test for an http(s) URL's start: what a click re-checks on every redirect. */
 export const startsHttp = (url: string): boolean => /^https?:\/\//i.test(url);
 
-/** Why a URL cannot be a click's target, or undefined when it can. */
-export function targetProblem(url: string): string | undefined {
-  if (utf8(url).length > maxUrlBytes) return `is longer than ${maxUrlBytes} bytes`;
+/** C0 controls and DEL: a URL holding one is refused, never cleaned up behind the sender's back. */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: finding them is the point
+const controlCharacter = /[\u0000-\u001f\u007f]/;
+/** What a Location header may carry as it is: printable ASCII without spaces. */
+const printableAscii = /^[\u0021-\u007e]*$/;
+
+/**
+ * A click's target as links carry it, or why `url` cannot be one. The target is the URL
+ * parser's ASCII serialization (an IDN host as punycode, a non-ASCII path percent-encoded): the
+ * URL a browser would follow, and a valid Location header whatever the sender wrote.
+ */
+export function clickTarget(url: string): { target: string } | { problem: string } {
+  if (utf8(url).length > maxUrlBytes) return { problem: `is longer than ${maxUrlBytes} bytes` };
+  if (controlCharacter.test(url))
+    return { problem: "holds a control character (such as CR, LF, tab or NUL)" };
+  if (!url.isWellFormed()) return { problem: "holds a lone UTF-16 surrogate" };
   let parsed: URL;
   try {
     parsed = new URL(url);
   } catch {
-    return "is not an absolute URL";
+    return { problem: "is not an absolute URL" };
   }
   if (parsed.protocol !== "http:" && parsed.protocol !== "https:")
-    return "must be an http or https URL";
-  // What the URL parser forgives (" https://x", "https:x") is refused: the Location a click
-  // answers with is this text as given, and must plainly be an http(s) URL.
-  if (!startsHttp(url)) return "must start with http:// or https://";
-  return undefined;
+    return { problem: "must be an http or https URL" };
+  // What the URL parser forgives (" https://x", "https:x") is refused: a sender who wrote it
+  // most likely meant something else.
+  if (!startsHttp(url)) return { problem: "must start with http:// or https://" };
+  const target = parsed.href;
+  if (target.length > maxUrlBytes)
+    return { problem: `is longer than ${maxUrlBytes} bytes (percent-encoded)` };
+  return { target };
+}
+
+/** Why a URL cannot be a click's target, or undefined when it can. */
+export function targetProblem(url: string): string | undefined {
+  const checked = clickTarget(url);
+  return "problem" in checked ? checked.problem : undefined;
+}
+
+/**
+ * The Location a click answers with for a target a token holds: the target itself when it is
+ * plain ASCII (every link minted since targets are serialized), else its ASCII serialization; null
+ * when it cannot be one (a control character in a link minted before they were refused).
+ */
+export function locationOf(target: string): string | null {
+  if (printableAscii.test(target)) return target;
+  const checked = clickTarget(target);
+  return "target" in checked && printableAscii.test(checked.target) ? checked.target : null;
 }
 
 /** What the MAC covers before the token's own text (`keyId.payload`): the kind and the domain. */
@@ -73,10 +106,9 @@ export function mintToken(
   domain: string,
   content: LinkContent,
 ): string {
-  if (kind === "click") {
-    const problem = content.url === undefined ? "is missing" : targetProblem(content.url);
-    if (problem) throw new Error(`the target URL ${problem}`);
-  }
+  // The minter checks and serializes targets (clickTarget); this keeps any click http(s).
+  if (kind === "click" && (content.url === undefined || !startsHttp(content.url)))
+    throw new Error("a click's target must be an http(s) URL");
   const key = ring.keys.get(ring.current);
   if (!key) throw new Error("the current signing key is missing from the ring");
   const compact = {

@@ -7,7 +7,7 @@ import { servesHttps, type TrackingDomain } from "../domains/model";
 import { getTrackingDomain } from "../domains/repository";
 import { clickPrefix, openPrefix } from "./handlers";
 import type { SigningRing } from "./link-token";
-import { type LinkContext, mintToken } from "./link-token";
+import { clickTarget, type LinkContext, mintToken } from "./link-token";
 
 export interface MintingScope {
   accountId: number;
@@ -62,8 +62,17 @@ export function linkMinter(
   return {
     trackingDomain: domain.domain,
     scheme,
-    click: async (url, linkName) =>
-      `${base}${clickPrefix}${mintToken(ring, "click", domain.domain, { ...context, url, ...(linkName === undefined ? {} : { linkName }) })}`,
+    click: async (url, linkName) => {
+      // The token holds the URL parser's ASCII serialization: what the click's Location says.
+      const checked = clickTarget(url);
+      if ("problem" in checked) throw new Error(`the target URL ${checked.problem}`);
+      const content = {
+        ...context,
+        url: checked.target,
+        ...(linkName === undefined ? {} : { linkName }),
+      };
+      return `${base}${clickPrefix}${mintToken(ring, "click", domain.domain, content)}`;
+    },
     open: async () => `${base}${openPrefix}${mintToken(ring, "open", domain.domain, context)}`,
   };
 }

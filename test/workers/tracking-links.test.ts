@@ -2,6 +2,7 @@
 // can be wrong; key rotation; which domain and scheme a message gets; HTML rewriting.
 import { createExecutionContext, env, SELF, waitOnExecutionContext } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
+import { mintToken, parseSigningRing } from "../../src/tracking/link-token";
 import worker from "../../workers/edge";
 import { type ErrorBody, newAccount, type TestAccount, uniqueDomain } from "./helpers";
 import { generatedTestRing } from "./rings";
@@ -287,6 +288,62 @@ describe("which domain and which scheme", () => {
       ["links.4.url", "links.4.url must start with http:// or https://"],
     ]);
   });
+
+  it("refuses targets holding control characters or lone surrogates, naming each link", async () => {
+    const { account } = await accountWithDefaultDomain();
+    const response = await account.call("POST", "/tracking-links", {
+      body: {
+        links: [
+          { url: "https://fine.example/" },
+          { url: "https://split.example/a\r\nSet-Cookie: x=1" },
+          { url: "https://nul.example/\u0000" },
+          { url: "https://tab.example/\tx" },
+        ],
+      },
+    });
+    expect(response.status).toBe(422);
+    const errors = (await response.json<ErrorBody>()).errors;
+    expect(errors.map((e) => e.param)).toEqual(["links.1.url", "links.2.url", "links.3.url"]);
+    expect(errors[0]?.description).toContain("control character");
+    // JSON can spell a lone surrogate; no stored or sent text can hold one.
+    const surrogate = await account.call("POST", "/tracking-links", {
+      rawBody: '{"links": [{"url": "https://example.com/\\ud800"}]}',
+      headers: { "content-type": "application/json" },
+    });
+    expect(surrogate.status).toBe(422);
+    expect((await surrogate.json<ErrorBody>()).errors[0]).toMatchObject({ param: "links.0.url" });
+  });
+
+  it("mints a non-ASCII target as its ASCII form: punycode host, percent-encoded path", async () => {
+    const { account } = await accountWithDefaultDomain();
+    const minted = await mint(account, { links: [{ url: "https://例え.jp/パス?q=ü" }] });
+    const response = await follow(minted.links[0]?.tracked_url ?? "");
+    expect(response.status).toBe(302);
+    expect(response.headers.get("location")).toBe(
+      "https://xn--r8jz45g.jp/%E3%83%91%E3%82%B9?q=%C3%BC",
+    );
+  });
+
+  it.each([
+    ["CR and LF", "https://example.com/a\r\nx: y", null],
+    ["a NUL", "https://example.com/\u0000", null],
+    ["non-ASCII", "https://例え.jp/パス", "https://xn--r8jz45g.jp/%E3%83%91%E3%82%B9"],
+    ["a space", "https://example.com/a b", "https://example.com/a%20b"],
+  ])(
+    "answers a token minted before targets were checked, holding %s, with a 404 or an ASCII Location",
+    async (_, url, location) => {
+      const { account, domain } = await accountWithDefaultDomain();
+      // Minted as an older release did: the target exactly as the sender gave it.
+      const token = mintToken(parseSigningRing(env.LINK_SIGNING_KEYS), "click", domain, {
+        accountId: account.accountId,
+        subaccountId: 0,
+        url,
+      });
+      const response = await follow(`http://${domain}/f/${token}`);
+      expect(response.status).toBe(location === null ? 404 : 302);
+      expect(response.headers.get("location")).toBe(location);
+    },
+  );
 
   it("keeps sending domains and their associations within one subaccount", async () => {
     const { account, domain } = await accountWithDefaultDomain();
