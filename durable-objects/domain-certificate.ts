@@ -3,6 +3,7 @@
 // performs one step (src/issuance/runner.ts), decides the next state (machine.ts), persists it
 // with an event, mirrors the public status into D1 and sets the next alarm. Glue only.
 import { DurableObject } from "cloudflare:workers";
+import { budgetUsed, chargeBudget } from "../src/accounts/budgets";
 import { AcmeClient } from "../src/acme/client";
 import { importAccountKey } from "../src/acme/jws";
 import { AcmeNetworkError } from "../src/acme/problem";
@@ -11,7 +12,7 @@ import { deployerFor } from "../src/deploy";
 import { createDohResolver } from "../src/dns/doh";
 import type { Region, TlsState } from "../src/domains/model";
 import { proxyProber } from "../src/domains/proxy-probe";
-import { eligibilityFactsOf, mirrorCertificateStatus } from "../src/domains/repository";
+import { eligibilityFactsOf, holderOf, mirrorCertificateStatus } from "../src/domains/repository";
 import { eligibilityContextFor } from "../src/issuance/eligibility";
 import {
   alarmAt,
@@ -124,6 +125,13 @@ export class DomainCertificate extends DurableObject<Env> {
    * the edge cannot be reached, the alarm tries again (and the events say so). True when routed.
    */
   async routeToEdge(domain: string): Promise<boolean> {
+    const retiring = this.#store.retirement();
+    if (retiring) {
+      // A domain that ended here (deleted, or claimed by another account) is back before the
+      // edge let go of it: what the edge holds of it goes first, then the name is routed anew.
+      await this.#retire(retiring.domain, retiring.attempts);
+      if (this.#store.retirement()) return false;
+    }
     const current = this.#store.edgeRoute();
     if (current?.routed) return true;
     return this.#route(domain, current?.attempts ?? 0);
@@ -309,6 +317,35 @@ export class DomainCertificate extends DurableObject<Env> {
       keyRing: () => this.#ring(),
       store: this.#store,
       deployer: () => deployerFor(this.env),
+      admitNewOrder: () => this.#admitNewOrder(),
+    };
+  }
+
+  /** Takes one of the domain's account's new orders for this hour (NEW_ORDERS_PER_ACCOUNT_PER_HOUR). */
+  async #admitNewOrder(): Promise<
+    { admitted: true } | { admitted: false; until: string; detail: string }
+  > {
+    const domain = this.#store.load()?.state.domain ?? "";
+    const now = new Date();
+    const holder = await holderOf(this.env.DB, domain);
+    if (!holder) {
+      // Deleted meanwhile: the mirror that follows notices and stops the object.
+      return {
+        admitted: false,
+        until: new Date(now.getTime() + 60_000).toISOString(),
+        detail: `${domain} is no longer a tracking domain.`,
+      };
+    }
+    const limit = loadConfig(this.env).limits.newOrdersPerHour;
+    const charged = await chargeBudget(this.env.DB, holder.accountId, "new_orders", limit, now);
+    if (charged) return { admitted: true };
+    const { resetsAt } = await budgetUsed(this.env.DB, holder.accountId, "new_orders", now);
+    // Spread over the next minute, so that the account's waiting domains do not all order at once.
+    const until = new Date(resetsAt.getTime() + Math.floor(Math.random() * 60_000));
+    return {
+      admitted: false,
+      until: until.toISOString(),
+      detail: `This account has started ${limit} new certificate orders this hour, its limit (NEW_ORDERS_PER_ACCOUNT_PER_HOUR); this one is placed at ${until.toISOString()}.`,
     };
   }
 

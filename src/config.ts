@@ -40,12 +40,32 @@ export interface Config {
   engagementRetentionDays: number;
   /** Webhooks may point at http:// and loopback addresses: local runs and tests only. */
   webhookAllowInsecureTargets: boolean;
+  /**
+   * How long an isolate trusts what it read of a tracking domain's holder (src/tracking/holders.ts):
+   * links of an account that lost its domain stop within this long.
+   */
+  linkHolderCacheMs: number;
+  /** The label of the ownership TXT record: `<label>.<domain>` (src/domains/ownership.ts). */
+  ownershipTxtLabel: string;
+  /** Each account's share of what all accounts share; see the README's "Limits". */
+  limits: AccountLimits;
   /** Where issued certificates go to be served (src/deploy). */
   deployer: {
     kind: "edge-pull" | "cloudflare-for-saas";
     /** The Cloudflare API's base URL, when not Cloudflare's own (a stand-in in tests). */
     cloudflareApiBaseUrl: string | null;
   };
+}
+
+export interface AccountLimits {
+  /** New ACME orders (first certificates, not renewals) an account's domains may start an hour. */
+  newOrdersPerHour: number;
+  trackingDomains: number;
+  sendingDomains: number;
+  subaccounts: number;
+  webhooks: number;
+  /** Clicks and opens stored one by one per tracking domain, client network and minute. */
+  engagementEventsPerNetworkPerMinute: number;
 }
 
 export class ConfigError extends Error {
@@ -66,6 +86,13 @@ const hostnameList = z
       .split(",")
       .map((part) => part.trim().toLowerCase())
       .filter((part) => part.length > 0),
+  );
+
+/** A per-account limit: a whole number, at least 1; empty or absent means the default. */
+const limit = (fallback: number) =>
+  z.preprocess(
+    (value) => (value === "" ? undefined : value),
+    z.coerce.number().int().min(1).max(100_000_000).default(fallback),
   );
 
 const envSchema = z.object({
@@ -94,6 +121,22 @@ const envSchema = z.object({
   CERTIFICATE_DEPLOYER: z.enum(["edge-pull", "cloudflare-for-saas"]).default("edge-pull"),
   CLOUDFLARE_API_BASE_URL: z.union([z.literal(""), z.url({ protocol: /^https?$/ })]).default(""),
   WEBHOOK_ALLOW_INSECURE_TARGETS: z.enum(["true", "false", ""]).default("false"),
+  LINK_HOLDER_CACHE_SECONDS: z.coerce.number().int().min(0).max(300).default(240),
+  OWNERSHIP_TXT_LABEL: z
+    .string()
+    .trim()
+    .toLowerCase()
+    .regex(
+      /^_?[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/,
+      "must be one DNS label, such as _tracking-edge",
+    )
+    .default("_tracking-edge"),
+  NEW_ORDERS_PER_ACCOUNT_PER_HOUR: limit(30),
+  MAX_TRACKING_DOMAINS_PER_ACCOUNT: limit(20_000),
+  MAX_SENDING_DOMAINS_PER_ACCOUNT: limit(20_000),
+  MAX_SUBACCOUNTS_PER_ACCOUNT: limit(5_000),
+  MAX_WEBHOOKS_PER_ACCOUNT: limit(25),
+  ENGAGEMENT_EVENTS_PER_NETWORK_PER_MINUTE: limit(60),
 });
 
 const cache = new WeakMap<object, Config>();
@@ -132,6 +175,16 @@ function parseConfig(env: Env): Config {
     httpsProbesPerTick: vars.HTTPS_PROBES_PER_TICK,
     engagementRetentionDays: vars.ENGAGEMENT_RETENTION_DAYS,
     webhookAllowInsecureTargets: vars.WEBHOOK_ALLOW_INSECURE_TARGETS === "true",
+    linkHolderCacheMs: vars.LINK_HOLDER_CACHE_SECONDS * 1000,
+    ownershipTxtLabel: vars.OWNERSHIP_TXT_LABEL,
+    limits: {
+      newOrdersPerHour: vars.NEW_ORDERS_PER_ACCOUNT_PER_HOUR,
+      trackingDomains: vars.MAX_TRACKING_DOMAINS_PER_ACCOUNT,
+      sendingDomains: vars.MAX_SENDING_DOMAINS_PER_ACCOUNT,
+      subaccounts: vars.MAX_SUBACCOUNTS_PER_ACCOUNT,
+      webhooks: vars.MAX_WEBHOOKS_PER_ACCOUNT,
+      engagementEventsPerNetworkPerMinute: vars.ENGAGEMENT_EVENTS_PER_NETWORK_PER_MINUTE,
+    },
     deployer: {
       kind: vars.CERTIFICATE_DEPLOYER,
       cloudflareApiBaseUrl: vars.CLOUDFLARE_API_BASE_URL || null,

@@ -9,10 +9,12 @@ import { type Config, ConfigError, loadConfig } from "../src/config";
 import { changeFeedRetentionMs, pruneChanges } from "../src/deploy/edge-pull";
 import { answerHttpsProbe, httpsProbePrefix } from "../src/domains/https-probe";
 import { watchSelfManaged } from "../src/domains/proxy-probe";
+import { deploymentNameCovering } from "../src/domains/reserved-names";
 import { answerHttp01, challengePrefix } from "../src/issuance/http01-responder";
 import { sweepDueCertificates } from "../src/issuance/sweep";
 import { consumeEngagementBatch, pruneExpiredEngagement } from "../src/tracking/events";
 import { clickPrefix, handleTrackingLink, openPrefix, signingRing } from "../src/tracking/handlers";
+import { cachedHolder, lookUpHolder } from "../src/tracking/holders";
 import type { SigningRing } from "../src/tracking/link-token";
 import { serveUi, uiPrefix } from "../src/ui/serve";
 import { type RequestTarget, requestTarget } from "../src/util/request-target";
@@ -28,16 +30,33 @@ export { DomainCertificate } from "../durable-objects/domain-certificate";
 
 const api = createApiApp();
 
-/** The proof a self-managed domain's verification looks for (src/domains/https-probe.ts). */
-function answerProbe(target: RequestTarget, env: Env): Response {
+/**
+ * The proof a self-managed domain's verification looks for (src/domains/https-probe.ts), given
+ * only on a host that is somebody's tracking domain and none of our own names: a name nobody
+ * registered has nothing to prove.
+ */
+async function answerProbe(
+  target: RequestTarget,
+  env: Env,
+  config: Config,
+  ctx: ExecutionContext,
+): Promise<Response> {
   let ring: SigningRing;
   try {
     ring = signingRing(env.LINK_SIGNING_KEYS);
   } catch {
     return new Response("Service unavailable\n", { status: 503, headers: { "retry-after": "60" } });
   }
+  const now = Date.now();
+  const holder =
+    cachedHolder(env.DB, target.host, now, config.linkHolderCacheMs, ctx) ??
+    (await lookUpHolder(env.DB, target.host, now));
+  if (holder === null || deploymentNameCovering(target.host, config)) return notFound();
   return answerHttpsProbe(target, ring);
 }
+
+const notFound = () =>
+  new Response("Not found\n", { status: 404, headers: { "content-type": "text/plain" } });
 
 export default {
   fetch(request, env, ctx): Response | Promise<Response> {
@@ -55,11 +74,13 @@ export default {
         return serveUi(request, new URL(target.href), env);
       return api.fetch(request, env, ctx);
     }
-    if (path.startsWith(clickPrefix)) return handleTrackingLink(request, target, env, ctx, "click");
-    if (path.startsWith(openPrefix)) return handleTrackingLink(request, target, env, ctx, "open");
+    if (path.startsWith(clickPrefix))
+      return handleTrackingLink(request, target, env, config, ctx, "click");
+    if (path.startsWith(openPrefix))
+      return handleTrackingLink(request, target, env, config, ctx, "open");
     if (path.startsWith(challengePrefix)) return answerHttp01(request, target, env, config);
-    if (path.startsWith(httpsProbePrefix)) return answerProbe(target, env);
-    return new Response("Not found\n", { status: 404, headers: { "content-type": "text/plain" } });
+    if (path.startsWith(httpsProbePrefix)) return answerProbe(target, env, config, ctx);
+    return notFound();
   },
 
   async scheduled(controller, env): Promise<void> {
@@ -79,7 +100,11 @@ export default {
   },
 
   async queue(batch, env, ctx): Promise<void> {
-    const accounts = await consumeEngagementBatch(batch, env.DB);
+    const accounts = await consumeEngagementBatch(
+      batch,
+      env.DB,
+      loadConfig(env).limits.engagementEventsPerNetworkPerMinute,
+    );
     // Webhooks that asked for clicks and opens: what this batch wrote goes out now.
     if (accounts.length > 0) ctx.waitUntil(deliverChangesOf(env, { accounts }));
   },

@@ -765,6 +765,7 @@ const eventLabels = {
   tls_certificate_renewed: "Certificate renewed",
   tls_error_change: "A problem appears, changes or clears",
   https_check_change: "The check through your own CDN or proxy fails or recovers",
+  domain_claimed: "Another account proves it owns a domain and claims it",
   click: "A link is clicked (every click)",
   open: "An email is opened (every open)",
 };

@@ -29,6 +29,18 @@ export async function touchApiKey(db: D1Database, keyId: number, at: Date): Prom
     .run();
 }
 
+/** What identifies an account for its ownership value (src/domains/ownership.ts). */
+export async function accountIdentity(
+  db: D1Database,
+  accountId: number,
+): Promise<{ id: number; createdAt: string } | null> {
+  const row = await db
+    .prepare("SELECT id, created_at FROM accounts WHERE id = ?")
+    .bind(accountId)
+    .first<{ id: number; created_at: string }>();
+  return row ? { id: row.id, createdAt: row.created_at } : null;
+}
+
 export async function subaccountExists(
   db: D1Database,
   accountId: number,
@@ -68,23 +80,36 @@ export interface SubaccountKey {
   validIps: readonly string[];
 }
 
+export interface SubaccountLimits {
+  /** Most subaccounts an account has. */
+  subaccounts: number;
+  /** Most active API keys an account holds (a key made with the subaccount counts). */
+  keys: number;
+}
+
 /**
  * Numbers the new subaccount after the account's highest, and stores its first API key if one
- * is given, in one transaction: there is never a subaccount whose key went missing.
+ * is given, in one transaction: there is never a subaccount whose key went missing, and never
+ * one past a limit. The key's row finds its subaccount by the key's public id. Null, and nothing
+ * stored, when a limit stands in the way: which one is given.
  */
 export async function createSubaccount(
   db: D1Database,
   accountId: number,
   name: string,
+  limits: SubaccountLimits,
   key?: SubaccountKey,
-): Promise<Subaccount> {
+): Promise<{ created: Subaccount } | { limit: "subaccounts" | "keys" }> {
+  const activeKeys = "(SELECT COUNT(*) FROM api_keys WHERE account_id = ?1 AND revoked_at IS NULL)";
   const insert = db
     .prepare(
-      `INSERT INTO subaccounts (account_id, id, name)
-       SELECT ?1, COALESCE(MAX(id), 0) + 1, ?2 FROM subaccounts WHERE account_id = ?1
+      `INSERT INTO subaccounts (account_id, id, name, created_with_key)
+       SELECT ?1, next, ?2, ?3 FROM (
+         SELECT COALESCE(MAX(id), 0) + 1 AS next, COUNT(*) AS held FROM subaccounts WHERE account_id = ?1
+       ) WHERE held < ?4 AND (?3 IS NULL OR ${activeKeys} < ?5)
        RETURNING id, name, created_at`,
     )
-    .bind(accountId, name);
+    .bind(accountId, name, key?.publicId ?? null, limits.subaccounts, limits.keys);
   const statements = [insert];
   if (key) {
     statements.push(
@@ -92,7 +117,8 @@ export async function createSubaccount(
         .prepare(
           `INSERT INTO api_keys (account_id, subaccount_id, label, short_key, key_hash, public_id, grants,
              valid_ips)
-           SELECT ?1, MAX(id), ?2, ?3, ?4, ?5, ?6, ?7 FROM subaccounts WHERE account_id = ?1`,
+           SELECT ?1, id, ?2, ?3, ?4, ?5, ?6, ?7 FROM subaccounts
+           WHERE account_id = ?1 AND created_with_key = ?5`,
         )
         .bind(
           accountId,
@@ -107,8 +133,12 @@ export async function createSubaccount(
   }
   const [inserted] = await db.batch<SubaccountRow>(statements);
   const row = inserted?.results[0];
-  if (!row) throw new Error("subaccount insert returned no row");
-  return toSubaccount(row);
+  if (row) return { created: toSubaccount(row) };
+  const held = await db
+    .prepare("SELECT COUNT(*) AS n FROM subaccounts WHERE account_id = ?")
+    .bind(accountId)
+    .first<{ n: number }>();
+  return { limit: (held?.n ?? 0) >= limits.subaccounts ? "subaccounts" : "keys" };
 }
 
 export async function listSubaccounts(db: D1Database, accountId: number): Promise<Subaccount[]> {

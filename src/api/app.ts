@@ -52,6 +52,7 @@ export function createApiApp(): OpenAPIHono<AppEnv> {
   }
   v1.use("/tracking-domains/:domain/verify", limitLookups);
   v1.use("/tracking-domains/:domain/certificate/check", limitLookups);
+  v1.use("/tracking-domains/:domain/certificate/enable", limitLookups);
   v1.use("/webhooks/:id/validate", limitLookups);
   v1.route("/account", accountRoutes());
   v1.route("/api-keys", apiKeyRoutes());

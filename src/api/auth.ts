@@ -118,13 +118,12 @@ export const requireGrant = (read: Grant, change: Grant) =>
 
 /**
  * The calls that make us query DNS or open connections to a customer's proxy (verify,
- * certificate/check) count against the account, whichever of its keys makes them: over the
- * limit, a 429 that says which limit and when to retry.
+ * certificate/check, certificate/enable, claim, an HTTPS mode change) count against the account,
+ * whichever of its keys makes them: over the limit, a 429 that says which limit and when to retry.
  */
-export const limitLookups = createMiddleware<AppEnv>(async (c, next) => {
-  const { accountId } = c.get("auth");
+export async function countLookup(env: Env, accountId: number): Promise<void> {
   // Absent only where Miniflare is configured by hand without the binding (benchmarks).
-  const limiter: RateLimit | undefined = c.env.LOOKUP_RATE_LIMIT;
+  const limiter: RateLimit | undefined = env.LOOKUP_RATE_LIMIT;
   if (limiter && !(await limiter.limit({ key: `account:${accountId}` })).success) {
     throw new ApiError(
       429,
@@ -132,10 +131,14 @@ export const limitLookups = createMiddleware<AppEnv>(async (c, next) => {
         message: "too many requests",
         code: sparkPostCodes.tooManyRequests,
         description:
-          "This account's DNS and HTTPS checks (verify, certificate/check, webhook validate) went over their limit for this minute; try again in a minute (Retry-After).",
+          "This account's DNS and HTTPS checks (verify, certificate/check, certificate/enable, claim, HTTPS mode changes, webhook validate) went over their limit for this minute; try again in a minute (Retry-After).",
       },
       { "retry-after": "60" },
     );
   }
+}
+
+export const limitLookups = createMiddleware<AppEnv>(async (c, next) => {
+  await countLookup(c.env, c.get("auth").accountId);
   await next();
 });

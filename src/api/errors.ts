@@ -6,6 +6,7 @@ import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import type { ZodError } from "zod";
 import { ConfigError } from "../config";
+import type { EligibilityReport } from "../issuance/eligibility";
 import { KeyRingError } from "../pki/key-ring";
 import { logProblem } from "../util/log";
 
@@ -59,6 +60,14 @@ export const forbidden = (description: string, param?: string): ApiError =>
     description,
     ...(param ? { param } : {}),
   });
+
+/** A 429 for a budget the account used up: which limit, and when it is whole again. */
+export const overBudget = (description: string, resetsAt: Date, now = new Date()): ApiError =>
+  new ApiError(
+    429,
+    { message: "too many requests", code: sparkPostCodes.tooManyRequests, description },
+    { "retry-after": String(Math.max(1, Math.ceil((resetsAt.getTime() - now.getTime()) / 1000))) },
+  );
 
 export const invalidField = (param: string, description: string, value?: unknown): ApiError =>
   new ApiError(422, {
@@ -177,5 +186,20 @@ export function handleError(error: Error, c: Context): Response {
       code: sparkPostCodes.internal,
       description: "Something went wrong on our side; try again later.",
     }),
+  );
+}
+
+/** A 422 listing every check that stands in the way, each with its fix. */
+export function notEligible(domain: string, report: EligibilityReport): ApiError {
+  const failing = report.checks.filter((c) => c.status !== "pass");
+  return new ApiError(
+    422,
+    failing.map((check) => ({
+      message: `not eligible for managed HTTPS: ${check.errorCode ?? check.name}`,
+      code: sparkPostCodes.invalidData,
+      description: `${check.detail}${check.fix ? ` Fix: ${check.fix}` : ""}`,
+      param: "domain",
+      value: domain,
+    })),
   );
 }

@@ -12,11 +12,13 @@ import {
   endpointsOf,
   errorCodes,
   httpsModes,
+  ownershipStatuses,
   regions,
   servesHttps,
   type TrackingDomain,
   tlsStatuses,
 } from "./model";
+import { type OwnershipCheck, ownershipRecord } from "./ownership";
 import type { CnameVerification } from "./verification";
 
 const timestamp = z.string().openapi({ format: "date-time", example: "2026-11-26T14:00:00.000Z" });
@@ -51,6 +53,22 @@ const HttpsCheckSchema = z.object({
   detail: z.string(),
 });
 
+export const OwnershipSchema = z
+  .object({
+    name: z.string().openapi({ example: "_tracking-edge.track.example.com" }),
+    value: z.string().openapi({
+      description: "The TXT value that proves the name's owner wants it in this account",
+      example: "tracking-edge-account=5d41402abc4b2a76b9719d911017c592",
+    }),
+    status: z.enum(ownershipStatuses).openapi({
+      description:
+        "not_required: nobody else held the name; pending: the TXT record is needed and was not found; valid: found; invalid: other values found",
+    }),
+    checked_at: timestamp.nullable(),
+    found: z.array(z.string()).openapi({ description: "The TXT values found at the last check" }),
+  })
+  .openapi("Ownership");
+
 export const TrackingDomainSchema = z
   .object({
     domain: z.string().openapi({ example: "track.example.com" }),
@@ -70,6 +88,10 @@ export const TrackingDomainSchema = z
       example: "v2.track-endpoint.test",
     }),
     dns_record: z.object({ type: z.literal("CNAME"), name: z.string(), value: z.string() }),
+    ownership: OwnershipSchema.openapi({
+      description:
+        "The TXT record that proves the name is this account's: needed when another account held the name, to claim it, or when the account requires it",
+    }),
     status: z.object({
       verified: z.boolean(),
       cname_status: z.enum(cnameStatuses),
@@ -119,6 +141,7 @@ export function presentTrackingDomain(
     region: d.region,
     endpoint,
     dns_record: { type: "CNAME", name: d.domain, value: endpoint },
+    ownership: presentOwnership(d, config),
     status: {
       verified: d.verified,
       cname_status: d.cnameStatus,
@@ -156,6 +179,19 @@ export function presentTrackingDomain(
   };
 }
 
+function presentOwnership(d: TrackingDomain, config: Config): z.infer<typeof OwnershipSchema> {
+  const record = ownershipRecord(config.ownershipTxtLabel, d.domain, {
+    id: d.accountId,
+    createdAt: d.accountCreatedAt,
+  });
+  return {
+    ...record,
+    status: d.ownership.status,
+    checked_at: d.ownership.checkedAt,
+    found: d.ownership.found,
+  };
+}
+
 export const VerificationSchema = z
   .object({
     verified: z.boolean(),
@@ -175,6 +211,16 @@ export const VerificationSchema = z
       fix: z.string().nullable(),
       action_by: z.enum(actionParties).nullable(),
     }),
+    ownership: OwnershipSchema.omit({ checked_at: true })
+      .extend({
+        detail: z.string(),
+        fix: z.string().nullable(),
+        action_by: z.enum(actionParties).nullable(),
+      })
+      .openapi({
+        description:
+          "The ownership TXT record: whether the name needs it, what was found and the fix; without it the domain is not verified",
+      }),
     https: z
       .object({
         passed: z.boolean(),
@@ -204,10 +250,20 @@ export const VerificationSchema = z
 
 export function presentVerification(
   d: TrackingDomain,
+  config: Config,
   v: CnameVerification,
   probe: HttpsProbeResult | null = null,
+  ownership: OwnershipCheck | null = null,
 ): z.infer<typeof VerificationSchema> {
+  const record = presentOwnership(d, config);
   return {
+    ownership: {
+      name: record.name,
+      value: record.value,
+      status: d.ownership.status,
+      found: ownership?.found ?? record.found,
+      ...ownershipVerdict(d, record, ownership),
+    },
     https: probe && {
       passed: probe.ok,
       error_code: probe.errorCode ?? null,
@@ -235,4 +291,38 @@ export function presentVerification(
       action_by: v.actionBy,
     },
   };
+}
+
+/** What the ownership part of a verification says: the check's own words, or the status's. */
+function ownershipVerdict(
+  d: TrackingDomain,
+  record: { name: string; value: string },
+  check: OwnershipCheck | null,
+): { detail: string; fix: string | null; action_by: "customer" | "provider" | null } {
+  if (check) return { detail: check.detail, fix: check.fix, action_by: check.actionBy };
+  switch (d.ownership.status) {
+    case "not_required":
+      return {
+        detail: "No ownership record is needed: no other account held this name.",
+        fix: null,
+        action_by: null,
+      };
+    case "valid":
+      return {
+        detail: `Ownership was proven with the TXT record ${record.name}.`,
+        fix: null,
+        action_by: null,
+      };
+    case "pending":
+    case "invalid":
+      return {
+        detail: `The TXT record ${record.name} is needed and was not found.`,
+        fix: `Add a TXT record ${record.name} with the value ${record.value}, then verify again.`,
+        action_by: "customer",
+      };
+    default: {
+      const unreachable: never = d.ownership.status;
+      throw new Error(`unknown ownership status ${String(unreachable)}`);
+    }
+  }
 }

@@ -25,6 +25,13 @@ export const tlsStatuses = [
 ] as const;
 export type TlsStatus = (typeof tlsStatuses)[number];
 
+/**
+ * The ownership proof of a domain (ownership.ts): not needed (nobody else held the name), needed
+ * and not found yet, found with this account's value, or only other values found.
+ */
+export const ownershipStatuses = ["not_required", "pending", "valid", "invalid"] as const;
+export type OwnershipStatus = (typeof ownershipStatuses)[number];
+
 export const actionParties = ["customer", "provider"] as const;
 export type ActionBy = (typeof actionParties)[number];
 
@@ -47,6 +54,7 @@ export const errorCodes = [
   "deploy:rejected",
   "deploy:rate_limited",
   "deploy:unavailable",
+  "limit:new_orders",
   "service:internal",
 ] as const;
 export type ErrorCode = (typeof errorCodes)[number];
@@ -91,8 +99,12 @@ export interface TrackingDomain {
   /** The last HTTPS probe (self-managed domains): when, and what failed (null: passed). */
   lastHttpsCheck: { checkedAt: string; errorCode: string | null; detail: string } | null;
   tls: TlsState;
+  /** The ownership proof (src/domains/ownership.ts): needed or not, and the last look at it. */
+  ownership: { status: OwnershipStatus; checkedAt: string | null; found: string[] };
   /** The account's own V2 endpoint, set by an operator; null: the deployment's. */
   accountEndpoint: string | null;
+  /** When the owning account was made: part of what its ownership value is derived from. */
+  accountCreatedAt: string;
   createdAt: string;
   updatedAt: string;
 }

@@ -7,6 +7,7 @@ import type {
   DnsCheckRecord,
   ErrorCode,
   HttpsMode,
+  OwnershipStatus,
   Region,
   TlsState,
   TlsStatus,
@@ -46,7 +47,11 @@ interface TrackingDomainRow {
   https_checked_at: string | null;
   https_error_code: string | null;
   https_detail: string | null;
+  ownership_status: OwnershipStatus;
+  ownership_checked_at: string | null;
+  ownership_found: string | null;
   account_v2_endpoint: string | null;
+  account_created_at: string;
   created_at: string;
   updated_at: string;
 }
@@ -91,16 +96,25 @@ function toTrackingDomain(row: TrackingDomainRow): TrackingDomain {
             errorCode: row.https_error_code,
             detail: row.https_detail ?? "",
           },
+    ownership: {
+      status: row.ownership_status,
+      checkedAt: row.ownership_checked_at,
+      found: row.ownership_found ? (JSON.parse(row.ownership_found) as string[]) : [],
+    },
     accountEndpoint: row.account_v2_endpoint,
+    accountCreatedAt: row.account_created_at,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
   };
 }
 
 const ownedBy = "account_id = ?1 AND (?2 IS NULL OR subaccount_id = ?2)";
-/** Every column, and the owning account's own V2 endpoint. */
-const domainColumns =
-  "*, (SELECT v2_endpoint FROM accounts WHERE accounts.id = tracking_domains.account_id) AS account_v2_endpoint";
+/** Every column, and the owning account's own V2 endpoint and creation time. */
+const domainColumns = `*,
+  (SELECT v2_endpoint FROM accounts WHERE accounts.id = tracking_domains.account_id) AS account_v2_endpoint,
+  (SELECT created_at FROM accounts WHERE accounts.id = tracking_domains.account_id) AS account_created_at`;
+/** A verification counts only with the ownership proof, where the name needs one. */
+const ownershipHolds = "ownership_status IN ('not_required', 'valid')";
 const now = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')";
 
 export interface NewTrackingDomain {
@@ -112,17 +126,160 @@ export interface NewTrackingDomain {
   tls: TlsState;
 }
 
-/** Inserts the domain; false when the name is taken (by this account or any other). */
-export async function insertTrackingDomain(db: D1Database, d: NewTrackingDomain): Promise<boolean> {
+export type InsertOutcome = "inserted" | "exists" | "limit";
+
+/**
+ * Inserts the domain unless the name is taken (by this account or any other) or the account
+ * already holds `limit` domains, in one statement. The new domain needs the ownership proof when
+ * another account verified the name before, or when the account's operator requires it always.
+ */
+export async function insertTrackingDomain(
+  db: D1Database,
+  d: NewTrackingDomain,
+  limit: number,
+): Promise<InsertOutcome> {
   const result = await db
     .prepare(
-      `INSERT INTO tracking_domains (domain, account_id, subaccount_id, region, https_mode, tls_status)
-       VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (domain) DO NOTHING`,
+      `INSERT INTO tracking_domains (domain, account_id, subaccount_id, region, https_mode, tls_status,
+         ownership_status)
+       SELECT ?1, ?2, ?3, ?4, ?5, ?6,
+         CASE WHEN (SELECT require_ownership_proof FROM accounts WHERE id = ?2) = 1
+             OR EXISTS (SELECT 1 FROM domain_holders WHERE domain = ?1 AND account_id <> ?2)
+           THEN 'pending' ELSE 'not_required' END
+       WHERE (SELECT COUNT(*) FROM tracking_domains WHERE account_id = ?2) < ?7
+       ON CONFLICT (domain) DO NOTHING`,
     )
-    .bind(d.domain, d.accountId, d.subaccountId, d.region, d.httpsMode, d.tls.status)
+    .bind(d.domain, d.accountId, d.subaccountId, d.region, d.httpsMode, d.tls.status, limit)
     .run();
-  return result.meta.changes === 1;
+  if (result.meta.changes === 1) return "inserted";
+  return (await holderOf(db, d.domain)) ? "exists" : "limit";
 }
+
+/** The first of `names` that an account has as its own V2 endpoint; null when none is. */
+export async function accountEndpointAmong(
+  db: D1Database,
+  names: readonly string[],
+): Promise<string | null> {
+  const row = await db
+    .prepare(
+      "SELECT v2_endpoint FROM accounts WHERE v2_endpoint IN (SELECT value FROM json_each(?)) LIMIT 1",
+    )
+    .bind(JSON.stringify(names))
+    .first<{ v2_endpoint: string }>();
+  return row?.v2_endpoint ?? null;
+}
+
+/** Who holds a name now: its account and subaccount, whoever asks; null when nobody does. */
+export async function holderOf(
+  db: D1Database,
+  domain: string,
+): Promise<{ accountId: number; subaccountId: number } | null> {
+  const row = await db
+    .prepare("SELECT account_id, subaccount_id FROM tracking_domains WHERE domain = ?")
+    .bind(domain)
+    .first<{ account_id: number; subaccount_id: number }>();
+  return row ? { accountId: row.account_id, subaccountId: row.subaccount_id } : null;
+}
+
+/** A name moving to the account that proved it owns it (POST …/claim). */
+export interface DomainClaim {
+  claimant: NewTrackingDomain;
+  /** Who held it when the claim was checked; null when nobody did. */
+  from: { accountId: number } | null;
+  /** The TXT values found, the claimant's among them. */
+  found: readonly string[];
+  /** What the former holder's webhook is told. */
+  detail: string;
+  /** The claimant's domain limit. */
+  limit: number;
+}
+
+/**
+ * Moves a name to its proven owner in one transaction: the former holder's domain ends (its
+ * webhooks hear domain_claimed), the claimant's begins with its ownership proven, and the name's
+ * last holder becomes the claimant. Nothing happens if the name went to a third account
+ * meanwhile or the claimant is at its domain limit; false then.
+ */
+export async function claimTrackingDomain(db: D1Database, claim: DomainClaim): Promise<boolean> {
+  const { claimant } = claim;
+  // ?1 the name, ?2 the former holder (NULL: nobody), ?3 the claimant, ?4 its domain limit.
+  // Each statement checks the limit: the claimant's count does not change until the last insert.
+  const allowed = "(SELECT COUNT(*) FROM tracking_domains WHERE account_id = ?3) < ?4";
+  const args = [claimant.domain, claim.from?.accountId ?? null, claimant.accountId, claim.limit];
+  const statements = [
+    db
+      .prepare(
+        `INSERT INTO webhook_events (type, account_id, subaccount_id, domain, tls_status,
+           previous_tls_status, error_detail, issued_at, expires_at)
+         SELECT 'domain_claimed', account_id, subaccount_id, domain, 'unknown', tls_status, ?5,
+           tls_issued_at, tls_expires_at
+         FROM tracking_domains WHERE domain = ?1 AND account_id = ?2 AND ${allowed}
+           AND EXISTS (SELECT 1 FROM webhooks WHERE webhooks.account_id = ?2)`,
+      )
+      .bind(...args, claim.detail),
+    db
+      .prepare(`DELETE FROM tracking_domains WHERE domain = ?1 AND account_id = ?2 AND ${allowed}`)
+      .bind(...args),
+    db
+      .prepare(
+        `INSERT INTO tracking_domains (domain, account_id, subaccount_id, region, https_mode,
+           tls_status, ownership_status, ownership_checked_at, ownership_found)
+         SELECT ?1, ?3, ?5, ?6, ?7, ?8, 'valid', ${now}, ?9
+         WHERE ${allowed}
+         ON CONFLICT (domain) DO NOTHING`,
+      )
+      .bind(
+        ...args,
+        claimant.subaccountId,
+        claimant.region,
+        claimant.httpsMode,
+        claimant.tls.status,
+        JSON.stringify(claim.found),
+      ),
+    // Proven: a later holder other than the claimant needs its own proof.
+    db
+      .prepare(
+        `INSERT INTO domain_holders (domain, account_id, verified_at)
+         SELECT domain, account_id, ${now} FROM tracking_domains WHERE domain = ?1 AND account_id = ?2
+         ON CONFLICT (domain) DO UPDATE SET account_id = excluded.account_id,
+           verified_at = excluded.verified_at`,
+      )
+      .bind(claimant.domain, claimant.accountId),
+  ];
+  await db.batch(statements);
+  const holder = await holderOf(db, claimant.domain);
+  return holder?.accountId === claimant.accountId;
+}
+
+/** Records the last look at a domain's ownership TXT record. */
+export async function recordOwnershipCheck(
+  db: D1Database,
+  domain: string,
+  check: { status: "pending" | "valid" | "invalid"; checkedAt: string; found: readonly string[] },
+): Promise<void> {
+  await db
+    .prepare(
+      `UPDATE tracking_domains SET ownership_status = ?2, ownership_checked_at = ?3,
+         ownership_found = ?4, updated_at = ${now}
+       WHERE domain = ?1 AND ownership_status <> 'not_required'`,
+    )
+    .bind(domain, check.status, check.checkedAt, JSON.stringify(check.found))
+    .run();
+}
+
+/**
+ * Keeps who verified the name last, after the domain is gone too: the statement a verification
+ * runs with its update, so that the record and the row never disagree.
+ */
+const rememberHolder = (db: D1Database, domain: string) =>
+  db
+    .prepare(
+      `INSERT INTO domain_holders (domain, account_id, verified_at)
+       SELECT domain, account_id, ${now} FROM tracking_domains WHERE domain = ?1 AND verified = 1
+       ON CONFLICT (domain) DO UPDATE SET account_id = excluded.account_id,
+         verified_at = excluded.verified_at`,
+    )
+    .bind(domain);
 
 export async function getTrackingDomain(
   db: D1Database,
@@ -148,17 +305,15 @@ export async function listTrackingDomains(
   filter: TrackingDomainFilter = {},
 ): Promise<TrackingDomain[]> {
   const conditions = [ownedBy];
-  const params: (number | null)[] = [scope.accountId, scope.subaccountId];
+  const params: (number | string | null)[] = [scope.accountId, scope.subaccountId];
   if (filter.isDefault !== undefined) {
     params.push(filter.isDefault ? 1 : 0);
     conditions.push(`is_default = ?${params.length}`);
   }
   if (filter.subaccountIds !== undefined) {
-    const placeholders = filter.subaccountIds.map((id) => {
-      params.push(id);
-      return `?${params.length}`;
-    });
-    conditions.push(placeholders.length ? `subaccount_id IN (${placeholders.join(", ")})` : "0");
+    // One bound value however many ids: D1 allows 100 per statement.
+    params.push(JSON.stringify(filter.subaccountIds));
+    conditions.push(`subaccount_id IN (SELECT value FROM json_each(?${params.length}))`);
   }
   const { results } = await db
     .prepare(
@@ -251,11 +406,11 @@ export async function recordDnsCheck(
   outcome: DnsCheckOutcome,
 ): Promise<void> {
   const { check, verdict } = outcome;
-  await db
+  const update = db
     .prepare(
       `UPDATE tracking_domains SET
          dns_checked_at = ?2, dns_chain = ?3, dns_error_code = ?4, dns_detail = ?5,
-         verified = COALESCE(?6, verified),
+         verified = CASE WHEN ?6 IS NULL THEN verified WHEN ?6 = 1 AND ${ownershipHolds} THEN 1 ELSE 0 END,
          cname_status = COALESCE(?7, cname_status),
          compliance_status = COALESCE(?8, compliance_status),
          updated_at = ${now}
@@ -270,8 +425,8 @@ export async function recordDnsCheck(
       verdict === undefined ? null : verdict.verified ? 1 : 0,
       verdict?.cnameStatus ?? null,
       verdict?.complianceStatus ?? null,
-    )
-    .run();
+    );
+  await db.batch([update, rememberHolder(db, domain)]);
 }
 
 /** The outcome of an HTTPS probe (self-managed domains): it alone decides `verified`. */
@@ -281,17 +436,18 @@ export async function recordHttpsCheck(
   check: { checkedAt: string; errorCode: string | null; detail: string },
 ): Promise<void> {
   const passed = check.errorCode === null;
-  await db
+  const update = db
     .prepare(
       `UPDATE tracking_domains SET
-         https_checked_at = ?2, https_error_code = ?3, https_detail = ?4, verified = ?5,
+         https_checked_at = ?2, https_error_code = ?3, https_detail = ?4,
+         verified = CASE WHEN ?5 = 1 AND ${ownershipHolds} THEN 1 ELSE 0 END,
          cname_status = CASE WHEN ?5 = 1 THEN 'valid' ELSE 'invalid' END,
          compliance_status = CASE WHEN ?5 = 1 AND compliance_status = 'pending' THEN 'valid' ELSE compliance_status END,
          updated_at = ${now}
        WHERE domain = ?1`,
     )
-    .bind(domain, check.checkedAt, check.errorCode, check.detail, passed ? 1 : 0)
-    .run();
+    .bind(domain, check.checkedAt, check.errorCode, check.detail, passed ? 1 : 0);
+  await db.batch([update, rememberHolder(db, domain)]);
 }
 
 /**

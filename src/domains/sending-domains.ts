@@ -32,19 +32,29 @@ const toSendingDomain = (r: Row): SendingDomain => ({
 const ownedBy = "account_id = ?1 AND (?2 IS NULL OR subaccount_id = ?2)";
 const now = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')";
 
-/** False when the name is taken (by this account or another). */
+/**
+ * Inserts the sending domain unless the name is taken (by this account or another) or the
+ * account already has `limit` of them, in one statement.
+ */
 export async function insertSendingDomain(
   db: D1Database,
   d: { domain: string; accountId: number; subaccountId: number; trackingDomain: string | null },
-): Promise<boolean> {
+  limit: number,
+): Promise<"inserted" | "exists" | "limit"> {
   const result = await db
     .prepare(
-      `INSERT INTO sending_domains (domain, account_id, subaccount_id, tracking_domain) VALUES (?, ?, ?, ?)
+      `INSERT INTO sending_domains (domain, account_id, subaccount_id, tracking_domain)
+       SELECT ?1, ?2, ?3, ?4 WHERE (SELECT COUNT(*) FROM sending_domains WHERE account_id = ?2) < ?5
        ON CONFLICT (domain) DO NOTHING`,
     )
-    .bind(d.domain, d.accountId, d.subaccountId, d.trackingDomain)
+    .bind(d.domain, d.accountId, d.subaccountId, d.trackingDomain, limit)
     .run();
-  return result.meta.changes === 1;
+  if (result.meta.changes === 1) return "inserted";
+  const taken = await db
+    .prepare("SELECT 1 AS found FROM sending_domains WHERE domain = ?")
+    .bind(d.domain)
+    .first();
+  return taken ? "exists" : "limit";
 }
 
 export async function getSendingDomain(

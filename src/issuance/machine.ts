@@ -234,6 +234,22 @@ export function decide(
         ),
       };
     }
+    case "order_deferred": {
+      // Not a failure: the order waits its turn, and nothing is counted against the attempt.
+      const next: CertificateState = {
+        ...state,
+        nextRunAt: outcome.until,
+        progressAt: at(now),
+        error: {
+          code: "limit:new_orders",
+          detail: outcome.detail,
+          actionBy: "provider",
+          at: at(now),
+        },
+      };
+      next.status = publicStatus(next, now, "pending");
+      return { state: next, event: event(state, next, now, outcome.detail) };
+    }
     case "order_lost": {
       // Bounded like a transient failure, so a CA that keeps forgetting cannot loop us fast.
       const retries = state.stepRetries + 1;

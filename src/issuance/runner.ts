@@ -54,6 +54,13 @@ export interface StepContext {
   store: CertificateStore;
   /** Puts a certificate and its key where the TLS edge serves them (see src/deploy). */
   deployer: () => Deployer;
+  /**
+   * Takes one of the account's new orders for this hour before a first certificate's order
+   * (renewals are not counted); when none is left, the time the next one can be taken.
+   */
+  admitNewOrder: () => Promise<
+    { admitted: true } | { admitted: false; until: string; detail: string }
+  >;
 }
 
 export async function performStep(state: CertificateState, context: StepContext): Promise<Outcome> {
@@ -92,6 +99,13 @@ async function perform(state: CertificateState, context: StepContext): Promise<O
       return { kind: "eligible" };
     }
     case "order": {
+      // A first certificate spends the account's budget of new orders, once per attempt (not
+      // again for a quick retry of this step); a renewal, which keeps a name served, does not.
+      if (!state.current && state.stepRetries === 0) {
+        const admission = await context.admitNewOrder();
+        if (!admission.admitted)
+          return { kind: "order_deferred", until: admission.until, detail: admission.detail };
+      }
       const { client, signer } = await context.acme();
       const identifiers = [{ type: "dns", value: domain }];
       // A renewal names the certificate it replaces when the CA speaks ARI (RFC 9773 §5); such

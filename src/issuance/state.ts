@@ -119,6 +119,8 @@ export type Outcome =
     }
   /** No window this time: the CA offers none (`permanent`), or not now (ask again at `retryAfter`). */
   | { kind: "renewal_info_unavailable"; permanent: boolean; retryAfter?: string }
+  /** The account used up its new orders for now: place the order at `until`. */
+  | { kind: "order_deferred"; until: string; detail: string }
   /** The CA no longer knows the order (or our account): start a new order. */
   | { kind: "order_lost"; detail: string }
   | { kind: "failure"; failure: Failure };

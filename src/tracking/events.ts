@@ -62,12 +62,43 @@ const maxJsonPerStatement = 600_000;
 /**
  * Writes events in one transaction, each statement inserting a JSON array of them (one bound
  * value, however many events: D1 allows 100 bound values). An event already written is skipped.
+ *
+ * Each tracking domain, client network and minute stores at most `perNetworkPerMinute` events
+ * one by one; the rest are counted in engagement_overflow (per day, network and type). The count
+ * of what each (domain, network, minute) has seen is raised first, by what this batch brings;
+ * an event is stored when its place among them is within the limit. A batch delivered twice is
+ * counted twice (its events are still stored once): rare, and only ever towards counting more.
  */
 export async function writeEvents(
   db: D1Database,
   events: readonly EngagementEvent[],
+  perNetworkPerMinute: number = Number.MAX_SAFE_INTEGER,
 ): Promise<void> {
   if (events.length === 0) return;
+  // What each event carries for the statements: its minute, network, place and group size.
+  const groups = new Map<string, { m: string; d: string; p: string; n: number }>();
+  const placed = events.map((event) => {
+    const m = event.occurredAt.slice(0, 16);
+    const p = event.ipPrefix ?? "";
+    const key = `${m}|${event.trackingDomain}|${p}`;
+    const group = groups.get(key) ?? { m, d: event.trackingDomain, p, n: 0 };
+    group.n++;
+    groups.set(key, group);
+    return { ...event, _m: m, _p: p, _k: group.n, _g: group };
+  });
+  const rows = placed.map(({ _g, ...event }) => JSON.stringify({ ...event, _n: _g.n }));
+  // Where this event stands among everything its domain, network and minute has seen.
+  const place = `(SELECT seen FROM engagement_rates r WHERE r.minute = value ->> '$._m'
+      AND r.tracking_domain = value ->> '$.trackingDomain' AND r.ip_prefix = value ->> '$._p')
+    - (value ->> '$._n') + (value ->> '$._k')`;
+  const count = db
+    .prepare(
+      `INSERT INTO engagement_rates (minute, tracking_domain, ip_prefix, seen)
+       SELECT value ->> '$.m', value ->> '$.d', value ->> '$.p', value ->> '$.n' FROM json_each(?1)
+       WHERE true
+       ON CONFLICT DO UPDATE SET seen = seen + excluded.seen`,
+    )
+    .bind(JSON.stringify([...groups.values()]));
   const insert = db.prepare(
     `INSERT INTO engagement_events (id, type, occurred_at, tracking_domain, account_id, subaccount_id,
        message_id, recipient_id, link_name, target_url, user_agent, ip_prefix, secure)
@@ -76,24 +107,54 @@ export async function writeEvents(
             value ->> '$.messageId', value ->> '$.recipientId', value ->> '$.linkName',
             value ->> '$.targetUrl', value ->> '$.userAgent', value ->> '$.ipPrefix',
             value ->> '$.secure'
-     FROM json_each(?) WHERE true
+     FROM json_each(?1) WHERE ${place} <= ?2
      ON CONFLICT (id) DO NOTHING`,
   );
-  const statements: D1PreparedStatement[] = [];
+  const overflow = db.prepare(
+    `INSERT INTO engagement_overflow (account_id, tracking_domain, day, ip_prefix, type,
+       subaccount_id, count)
+     SELECT value ->> '$.accountId', value ->> '$.trackingDomain', substr(value ->> '$._m', 1, 10),
+            value ->> '$._p', value ->> '$.type', value ->> '$.subaccountId', COUNT(*)
+     FROM json_each(?1) WHERE ${place} > ?2
+     GROUP BY 1, 2, 3, 4, 5
+     ON CONFLICT DO UPDATE SET count = count + excluded.count`,
+  );
+  const chunks = chunked(rows);
+  await db.batch([
+    count,
+    ...chunks.map((chunk) => insert.bind(chunk, perNetworkPerMinute)),
+    ...chunks.map((chunk) => overflow.bind(chunk, perNetworkPerMinute)),
+  ]);
+}
+
+/** JSON arrays of the rows, each small enough for one bound value. */
+function chunked(rows: readonly string[]): string[] {
+  const chunks: string[] = [];
   let chunk: string[] = [];
   let size = 0;
-  for (const event of events) {
-    const json = JSON.stringify(event);
+  for (const json of rows) {
     if (size + json.length > maxJsonPerStatement && chunk.length > 0) {
-      statements.push(insert.bind(`[${chunk.join(",")}]`));
+      chunks.push(`[${chunk.join(",")}]`);
       chunk = [];
       size = 0;
     }
     chunk.push(json);
     size += json.length + 1;
   }
-  statements.push(insert.bind(`[${chunk.join(",")}]`));
-  await db.batch(statements);
+  chunks.push(`[${chunk.join(",")}]`);
+  return chunks;
+}
+
+/** How long the per-minute counts are kept: long enough for late batches of the same minute. */
+export const engagementRateRetentionMs = 15 * 60_000;
+
+/** Deletes per-minute counts older than `before` (the Cron tick's chore). */
+export async function pruneEngagementRates(db: D1Database, before: Date): Promise<number> {
+  const { meta } = await db
+    .prepare("DELETE FROM engagement_rates WHERE minute < ?")
+    .bind(before.toISOString().slice(0, 16))
+    .run();
+  return meta.changes;
 }
 
 /** Rows one pruning statement deletes at most: small enough for one D1 statement's time. */
@@ -127,10 +188,18 @@ export async function pruneEngagementEvents(
   return deleted;
 }
 
-/** The Cron tick's chore: clicks and opens older than ENGAGEMENT_RETENTION_DAYS go. */
+/**
+ * The Cron tick's chore: clicks and opens older than ENGAGEMENT_RETENTION_DAYS go, with the
+ * counts of those that were not stored one by one, and the per-minute counts past their use.
+ */
 export async function pruneExpiredEngagement(env: Env, now: Date): Promise<number> {
   const days = loadConfig(env).engagementRetentionDays;
-  return pruneEngagementEvents(env.DB, new Date(now.getTime() - days * 86_400_000));
+  const before = new Date(now.getTime() - days * 86_400_000);
+  await env.DB.prepare("DELETE FROM engagement_overflow WHERE day < ?")
+    .bind(before.toISOString().slice(0, 10))
+    .run();
+  await pruneEngagementRates(env.DB, new Date(now.getTime() - engagementRateRetentionMs));
+  return pruneEngagementEvents(env.DB, before);
 }
 
 /**
@@ -142,6 +211,7 @@ export async function pruneExpiredEngagement(env: Env, now: Date): Promise<numbe
 export async function consumeEngagementBatch(
   batch: MessageBatch<unknown>,
   db: D1Database,
+  perNetworkPerMinute?: number,
 ): Promise<number[]> {
   const events: EngagementEvent[] = [];
   const carrying: Message<unknown>[] = [];
@@ -166,7 +236,7 @@ export async function consumeEngagementBatch(
     else message.ack();
   }
   try {
-    await writeEvents(db, events);
+    await writeEvents(db, events, perNetworkPerMinute);
     for (const message of carrying) message.ack();
     return [...new Set(events.map((e) => e.accountId))];
   } catch (error) {
@@ -256,5 +326,56 @@ export async function listEvents(
     userAgent: r.user_agent,
     ipPrefix: r.ip_prefix,
     secure: r.secure === 1,
+  }));
+}
+
+/** Clicks and opens counted but not stored one by one: per day, domain, network and type. */
+export interface CountedEngagement {
+  day: string;
+  trackingDomain: string;
+  subaccountId: number;
+  ipPrefix: string;
+  type: "click" | "open";
+  count: number;
+}
+
+/** The account's counted-only clicks and opens, newest day first, at most `limit` rows. */
+export async function listCountedEngagement(
+  db: D1Database,
+  scope: { accountId: number; subaccountId: number | null },
+  filter: { trackingDomain?: string; fromDay?: string; toDay?: string },
+  limit: number,
+): Promise<CountedEngagement[]> {
+  const { results } = await db
+    .prepare(
+      `SELECT day, tracking_domain, subaccount_id, ip_prefix, type, count FROM engagement_overflow
+       WHERE account_id = ?1 AND (?2 IS NULL OR subaccount_id = ?2)
+         AND (?3 IS NULL OR tracking_domain = ?3) AND (?4 IS NULL OR day >= ?4)
+         AND (?5 IS NULL OR day <= ?5)
+       ORDER BY day DESC, tracking_domain, ip_prefix, type LIMIT ?6`,
+    )
+    .bind(
+      scope.accountId,
+      scope.subaccountId,
+      filter.trackingDomain ?? null,
+      filter.fromDay ?? null,
+      filter.toDay ?? null,
+      limit,
+    )
+    .all<{
+      day: string;
+      tracking_domain: string;
+      subaccount_id: number;
+      ip_prefix: string;
+      type: "click" | "open";
+      count: number;
+    }>();
+  return results.map((r) => ({
+    day: r.day,
+    trackingDomain: r.tracking_domain,
+    subaccountId: r.subaccount_id,
+    ipPrefix: r.ip_prefix,
+    type: r.type,
+    count: r.count,
   }));
 }

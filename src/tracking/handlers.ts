@@ -1,12 +1,16 @@
 // Clicks and opens on tracking hosts: /f/{token} redirects to the link's target, /q/{token}
-// answers a 1×1 GIF. The token is verified locally (HMAC), the event goes to the Queue without
-// delaying the answer, and nothing here touches D1 or a Durable Object. Anything not signed for
-// this host and path is a 404 without Location: never an open redirect.
+// answers a 1×1 GIF. The token is verified locally (HMAC), the domain's holder comes from the
+// isolate's cache (holders.ts: D1 only when the cache has no recent answer), and the event goes
+// to the Queue without delaying the answer. Anything not signed for this host and path, or minted
+// by an account that no longer holds the domain, is a 404 without Location: never an open
+// redirect.
 
+import type { Config } from "../config";
 import { base64Url } from "../util/encoding";
 import { logProblem, messageOf } from "../util/log";
 import type { RequestTarget } from "../util/request-target";
 import { type EngagementEvent, ipPrefix } from "./events";
+import { cachedHolder, type Holder, holdsLink, lookUpHolder } from "./holders";
 import {
   type LinkContent,
   type LinkKind,
@@ -47,14 +51,18 @@ const notFound = () =>
     headers: { "content-type": "text/plain", ...noStore },
   });
 
-/** Synchronous on purpose: nothing here waits, so the runtime need not schedule a promise. */
+/**
+ * Synchronous while the isolate knows who holds the domain (nearly every click): nothing here
+ * waits then, so the runtime need not schedule a promise.
+ */
 export function handleTrackingLink(
   request: Request,
   target: RequestTarget,
   env: Env,
+  config: Config,
   ctx: ExecutionContext,
   kind: LinkKind,
-): Response {
+): Response | Promise<Response> {
   const method = request.method;
   if (method !== "GET" && method !== "HEAD") {
     return new Response("Method not allowed\n", {
@@ -75,14 +83,35 @@ export function handleTrackingLink(
       headers: { "retry-after": "60", ...noStore },
     });
   }
+  // Verified first: only a link we signed for this host ever costs a lookup.
   const content = verifyToken(ring, kind, host, token);
   if (!content) return notFound();
+  const now = Date.now();
+  const holder = cachedHolder(env.DB, host, now, config.linkHolderCacheMs, ctx);
+  if (holder !== undefined) return answerLink(request, target, env, ctx, kind, content, holder);
+  return lookUpHolder(env.DB, host, now).then((looked) =>
+    answerLink(request, target, env, ctx, kind, content, looked),
+  );
+}
+
+function answerLink(
+  request: Request,
+  target: RequestTarget,
+  env: Env,
+  ctx: ExecutionContext,
+  kind: LinkKind,
+  content: LinkContent,
+  holder: Holder | null,
+): Response {
+  // The account that minted the link no longer holds the domain (deleted, or claimed by its
+  // owner): the link is dead, wherever it pointed.
+  if (!holdsLink(holder, content)) return notFound();
   // Signed by us, but a link minted before targets were serialized may hold what no Location
   // header can: such a link is a 404, never a 500.
   const location = kind === "click" ? locationOf(content.url as string) : null;
   if (kind === "click" && location === null) return notFound();
   outboxFor(env.ENGAGEMENT_EVENTS).add(
-    engagementEvent(request, kind, host, target.secure, content),
+    engagementEvent(request, kind, target.host, target.secure, content),
     ctx,
   );
   if (kind === "click") {
@@ -91,7 +120,7 @@ export function handleTrackingLink(
       headers: { location: location as string, "referrer-policy": "no-referrer", ...noStore },
     });
   }
-  return new Response(method === "HEAD" ? null : pixel, {
+  return new Response(request.method === "HEAD" ? null : pixel, {
     headers: { "content-type": "image/gif", ...noStore },
   });
 }

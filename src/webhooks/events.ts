@@ -1,10 +1,10 @@
-// What a webhook is told: a tracking domain's certificate changed, or the check through a
-// self-managed domain's own CDN or proxy started or stopped failing; and, when asked for, each
-// click and open. The events are written by D1 triggers (migrations/0008_webhooks.sql) and sent
+// What a webhook is told: a tracking domain's certificate changed, the check through a
+// self-managed domain's own CDN or proxy started or stopped failing, or another account claimed
+// the domain; and, when asked for, each click and open. The events are written by D1 triggers (migrations/0008_webhooks.sql) and sent
 // in SparkPost's shape: a JSON array of {"msys": {"<event class>": {…}}}, so an endpoint that
 // takes SparkPost's webhooks can take ours (clicks and opens as its track_event class).
 
-/** What a webhook gets when it does not say: the certificate events, not the clicks. */
+/** What a webhook gets when it does not say: the domain's events, not the clicks. */
 export const certificateEventTypes = [
   /** tls_status changed (pending → valid, valid → expired, …). */
   "tls_status_change",
@@ -14,6 +14,8 @@ export const certificateEventTypes = [
   "tls_error_change",
   /** A self-managed domain's check through the customer's proxy: first result, or a change. */
   "https_check_change",
+  /** Another account proved it owns the name and claimed it: this account's domain ended. */
+  "domain_claimed",
 ] as const;
 
 export const webhookEventTypes = [...certificateEventTypes, "click", "open"] as const;
@@ -70,6 +72,22 @@ export interface EventPayload {
 
 /** One event as the endpoint receives it. */
 export function payloadOf(event: WebhookEvent): EventPayload {
+  if (event.type === "domain_claimed") {
+    return {
+      msys: {
+        [eventClasses.certificate]: {
+          type: event.type,
+          event_id: String(event.id),
+          timestamp: event.createdAt,
+          domain: event.domain,
+          subaccount_id: event.subaccountId,
+          tls_status: event.tlsStatus,
+          previous_tls_status: event.previousTlsStatus,
+          detail: event.errorDetail,
+        },
+      },
+    };
+  }
   const e = event.engagement;
   if (e) {
     // SparkPost's field names where it has the field; no raw IP address, only its network.
@@ -134,6 +152,8 @@ export const eventDescriptions: Record<WebhookEventType, string> = {
     "The error appeared, changed or cleared while tls_status stayed the same (a renewal failing while the old certificate serves)",
   https_check_change:
     "A self-managed domain's first check through the customer's CDN or proxy, then each change of its result",
+  domain_claimed:
+    "Another account proved with a DNS TXT record that it owns the name and claimed it: this account's domain ended, its certificate left the edge and its links stopped redirecting",
   click: "A tracked link was clicked (every click)",
   open: "An open pixel was loaded (every open)",
 };
@@ -191,6 +211,14 @@ export function sampleEvent(type: WebhookEventType, now: Date): WebhookEvent {
           detail: "The certificate served for track.example.com expired on 2026-01-01.",
           previousErrorCode: null,
         },
+      };
+    case "domain_claimed":
+      return {
+        ...base,
+        tlsStatus: "unknown",
+        previousTlsStatus: "valid",
+        errorDetail:
+          "Another account proved it owns track.example.com with the DNS record _tracking-edge.track.example.com and claimed it. This account's domain ended: its certificate was taken off the edge and links minted for it no longer redirect.",
       };
     case "click":
     case "open":

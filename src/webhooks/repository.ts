@@ -96,13 +96,19 @@ export interface NewWebhook {
 }
 
 /** Inserts a webhook that starts after every event already written: it gets no backlog. */
-export async function insertWebhook(db: D1Database, hook: NewWebhook): Promise<void> {
-  await db
+/** Stores the webhook unless the account already has `limit` (then false), in one statement. */
+export async function insertWebhook(
+  db: D1Database,
+  hook: NewWebhook,
+  limit: number,
+): Promise<boolean> {
+  const result = await db
     .prepare(
       `INSERT INTO webhooks (id, account_id, subaccount_id, name, target, events, active, auth_type,
          auth_token_set, secrets, cursor)
-       VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10,
-         (SELECT COALESCE(MAX(id), 0) FROM webhook_events))`,
+       SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10,
+         (SELECT COALESCE(MAX(id), 0) FROM webhook_events)
+       WHERE (SELECT COUNT(*) FROM webhooks WHERE account_id = ?2) < ?11`,
     )
     .bind(
       hook.id,
@@ -115,8 +121,10 @@ export async function insertWebhook(db: D1Database, hook: NewWebhook): Promise<v
       hook.authType,
       hook.authTokenSet ? 1 : 0,
       hook.secrets,
+      limit,
     )
     .run();
+  return result.meta.changes === 1;
 }
 
 export async function getWebhook(

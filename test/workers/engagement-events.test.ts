@@ -184,6 +184,68 @@ describe("engagement event retention", () => {
   });
 });
 
+describe("one client network replaying links", () => {
+  it("stores at most the limit per domain, network and minute across batches, and counts the rest", async () => {
+    const account = await newAccount();
+    const domain = `flood-${crypto.randomUUID().slice(0, 8)}.example.test`;
+    const minute = "2026-12-07T10:15";
+    const from = (ipPrefix: string, second: number, type: "click" | "open" = "click") =>
+      event(account.accountId, {
+        trackingDomain: domain,
+        ipPrefix,
+        type,
+        occurredAt: `${minute}:${String(second).padStart(2, "0")}.000Z`,
+      });
+    const flood = Array.from({ length: 70 }, (_, i) => from("198.51.100.0/24", i % 60));
+    // Two batches, as two consumer invocations would write them; a quiet network beside them.
+    await writeEvents(env.DB, [...flood.slice(0, 40), from("192.0.2.0/24", 1)], 60);
+    await writeEvents(env.DB, [...flood.slice(40), from("192.0.2.0/24", 2, "open")], 60);
+    // The next minute starts afresh.
+    await writeEvents(
+      env.DB,
+      [
+        event(account.accountId, {
+          trackingDomain: domain,
+          ipPrefix: "198.51.100.0/24",
+          occurredAt: "2026-12-07T10:16:00.000Z",
+        }),
+      ],
+      60,
+    );
+    const stored = await env.DB.prepare(
+      "SELECT ip_prefix, COUNT(*) AS n FROM engagement_events WHERE tracking_domain = ? GROUP BY ip_prefix ORDER BY ip_prefix",
+    )
+      .bind(domain)
+      .all<{ ip_prefix: string; n: number }>();
+    expect(stored.results).toEqual([
+      { ip_prefix: "192.0.2.0/24", n: 2 },
+      { ip_prefix: "198.51.100.0/24", n: 61 },
+    ]);
+    const counted = await account.call(
+      "GET",
+      `/events/engagement/counted?tracking_domain=${domain}`,
+    );
+    expect(counted.status).toBe(200);
+    expect((await counted.json<{ results: unknown[] }>()).results).toEqual([
+      {
+        day: "2026-12-07",
+        tracking_domain: domain,
+        subaccount_id: 0,
+        ip_prefix: "198.51.100.0/24",
+        type: "click",
+        count: 10,
+      },
+    ]);
+    // Another account sees none of it.
+    const stranger = await newAccount();
+    const theirs = await stranger.call(
+      "GET",
+      `/events/engagement/counted?tracking_domain=${domain}`,
+    );
+    expect((await theirs.json<{ results: unknown[] }>()).results).toEqual([]);
+  });
+});
+
 describe("GET /api/v1/events/engagement", () => {
   it("reads back an account's events newest first, filtered and paged", async () => {
     const account = await newAccount();

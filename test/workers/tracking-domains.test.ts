@@ -256,6 +256,27 @@ describe("listing tracking domains", () => {
     expect(response.status).toBe(400);
     expect((await response.json<ErrorBody>()).errors[0]).toMatchObject({ code: "1200", param });
   });
+  it("filters by a long list of subaccounts, and answers a list over 1000 ids with a 400 naming the limit", async () => {
+    const account = await newAccount({ subaccounts: [7] });
+    const domain = uniqueDomain();
+    await account.call("POST", "/tracking-domains", {
+      body: { domain },
+      headers: { "x-msys-subaccount": "7" },
+    });
+    // More ids than D1 binds in one statement (100).
+    const ids = Array.from({ length: 150 }, (_, i) => i + 1).join(",");
+    const listed = await account.call("GET", `/tracking-domains?subaccounts=${ids}`);
+    expect(listed.status).toBe(200);
+    expect(
+      (await listed.json<{ results: { domain: string }[] }>()).results.map((d) => d.domain),
+    ).toEqual([domain]);
+    const tooMany = Array.from({ length: 1001 }, (_, i) => i).join(",");
+    const refused = await account.call("GET", `/tracking-domains?subaccounts=${tooMany}`);
+    expect(refused.status).toBe(400);
+    const error = (await refused.json<ErrorBody>()).errors[0];
+    expect(error).toMatchObject({ param: "subaccounts" });
+    expect(error?.description).toContain("at most 1000");
+  });
 });
 
 describe("retrieving, updating and deleting a tracking domain", () => {

@@ -68,6 +68,7 @@ describe("creating a webhook", () => {
         "tls_certificate_renewed",
         "tls_error_change",
         "https_check_change",
+        "domain_claimed",
       ],
       active: true,
       auth_type: "basic",
@@ -153,6 +154,7 @@ describe("the OpenAPI document", () => {
       "tls_certificate_renewed",
       "tls_error_change",
       "https_check_change",
+      "domain_claimed",
       "click",
       "open",
     ]);
@@ -170,6 +172,7 @@ describe("event documentation and samples", () => {
       ["tls_certificate_renewed", true],
       ["tls_error_change", true],
       ["https_check_change", true],
+      ["domain_claimed", true],
       ["click", false],
       ["open", false],
     ]);

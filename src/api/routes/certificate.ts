@@ -9,13 +9,13 @@ import type { EligibilityCheck } from "../../issuance/eligibility";
 import { phases } from "../../issuance/state";
 import {
   eligibilityOf,
-  notEligible,
   noteDomainEvent,
   startIssuance,
-} from "../certificate-lifecycle";
+} from "../../workflows/certificate-lifecycle";
 import type { AppEnv } from "../context";
 import { ownedDomain } from "../domain-lookup";
-import { ApiError, sparkPostCodes } from "../errors";
+import { ApiError, notEligible, sparkPostCodes } from "../errors";
+import { requireOrderBudget } from "../order-budget";
 import { errorResponses, jsonContent, pageLimit, resultsOf } from "../schemas";
 import { validationHook } from "../validation";
 
@@ -137,7 +137,7 @@ const routes = {
         resultsOf(CertificateStateSchema),
         "Issuance has started (or was already under way)",
       ),
-      ...errorResponses(400, 401, 403, 404, 422),
+      ...errorResponses(400, 401, 403, 404, 422, 429),
     },
   }),
   state: createRoute({
@@ -246,6 +246,7 @@ export function certificateRoutes(): OpenAPIHono<AppEnv> {
         value: domain.domain,
       });
     }
+    if (domain.tls.status !== "valid") await requireOrderBudget(c.env, domain.accountId);
     const report = await eligibilityOf(c.env, domain);
     if (report.checks.some((check) => check.status === "fail"))
       throw notEligible(domain.domain, report);

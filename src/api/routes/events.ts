@@ -1,7 +1,7 @@
 // /api/v1/events/engagement: clicks and opens recorded at the edge, newest first, filtered by
 // tracking domain, message, type and time, one page at a time; always within the caller's scope.
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
-import { type EventCursor, listEvents } from "../../tracking/events";
+import { type EventCursor, listCountedEngagement, listEvents } from "../../tracking/events";
 import { base64Url, fromBase64Url, fromUtf8 } from "../../util/encoding";
 import type { AppEnv } from "../context";
 import { ApiError, sparkPostCodes } from "../errors";
@@ -52,6 +52,42 @@ const route = createRoute({
       z.object({ results: z.array(EventSchema), links: z.object({ next: z.string().nullable() }) }),
       "A page of events",
     ),
+    ...errorResponses(400, 401, 403),
+  },
+});
+
+const CountedSchema = z
+  .object({
+    day: z.string().openapi({ example: "2026-12-07" }),
+    tracking_domain: z.string(),
+    subaccount_id: z.number().int(),
+    ip_prefix: z.string().openapi({ description: "The client network (empty: unknown)" }),
+    type: z.enum(["click", "open"]),
+    count: z.number().int(),
+  })
+  .openapi("CountedEngagement");
+
+const day = z
+  .string()
+  .regex(/^\d{4}-\d{2}-\d{2}$/, "must be a day, such as 2026-12-07")
+  .optional();
+
+const counted = createRoute({
+  method: "get",
+  path: "/engagement/counted",
+  summary: "Clicks and opens counted, not stored one by one",
+  description:
+    "Past ENGAGEMENT_EVENTS_PER_NETWORK_PER_MINUTE from one client network on one tracking domain in a minute (a link replayed by a bot, a scanner), clicks and opens still redirect and load, but are only counted here, per day, network and type.",
+  request: {
+    query: z.object({
+      tracking_domain: z.string().max(253).optional(),
+      from: day.openapi({ description: "From this day (UTC)" }),
+      to: day.openapi({ description: "Through this day (UTC)" }),
+      limit: pageLimit(1000),
+    }),
+  },
+  responses: {
+    200: jsonContent(z.object({ results: z.array(CountedSchema) }), "The counts"),
     ...errorResponses(400, 401, 403),
   },
 });
@@ -116,6 +152,32 @@ export function eventRoutes(): OpenAPIHono<AppEnv> {
           secure: e.secure,
         })),
         links: { next },
+      },
+      200,
+    );
+  });
+  app.openapi(counted, async (c) => {
+    const query = c.req.valid("query");
+    const rows = await listCountedEngagement(
+      c.env.DB,
+      c.get("auth"),
+      {
+        ...(query.tracking_domain ? { trackingDomain: query.tracking_domain.toLowerCase() } : {}),
+        ...(query.from ? { fromDay: query.from } : {}),
+        ...(query.to ? { toDay: query.to } : {}),
+      },
+      query.limit ?? 100,
+    );
+    return c.json(
+      {
+        results: rows.map((r) => ({
+          day: r.day,
+          tracking_domain: r.trackingDomain,
+          subaccount_id: r.subaccountId,
+          ip_prefix: r.ipPrefix,
+          type: r.type,
+          count: r.count,
+        })),
       },
       200,
     );

@@ -13,7 +13,7 @@ import {
   setTrackingDomain,
 } from "../../domains/sending-domains";
 import type { AppEnv, AuthContext } from "../context";
-import { ApiError, invalidField, notFound, sparkPostCodes } from "../errors";
+import { ApiError, forbidden, invalidField, notFound, sparkPostCodes } from "../errors";
 import { errorResponses, jsonBody, jsonContent, resultsOf } from "../schemas";
 import { validationHook } from "../validation";
 
@@ -164,14 +164,19 @@ export function sendingDomainRoutes(): OpenAPIHono<AppEnv> {
       subaccountId,
       body.tracking_domain,
     );
-    if (
-      !(await insertSendingDomain(c.env.DB, {
-        domain,
-        accountId: auth.accountId,
-        subaccountId,
-        trackingDomain,
-      }))
-    ) {
+    const limit = loadConfig(c.env).limits.sendingDomains;
+    const inserted = await insertSendingDomain(
+      c.env.DB,
+      { domain, accountId: auth.accountId, subaccountId, trackingDomain },
+      limit,
+    );
+    if (inserted === "limit") {
+      throw forbidden(
+        `This account has ${limit} sending domains, its limit (MAX_SENDING_DOMAINS_PER_ACCOUNT); delete one it no longer uses first.`,
+        "domain",
+      );
+    }
+    if (inserted === "exists") {
       throw new ApiError(409, {
         message: "resource conflict",
         code: sparkPostCodes.conflict,

@@ -3,7 +3,14 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import { generateApiKey } from "../../accounts/api-keys";
 import { everyGrant, grantNames, holds } from "../../accounts/grants";
-import { createSubaccount, listSubaccounts } from "../../accounts/repository";
+import {
+  createSubaccount,
+  listSubaccounts,
+  maxActiveKeys,
+  type Subaccount,
+  type SubaccountLimits,
+} from "../../accounts/repository";
+import { loadConfig } from "../../config";
 import type { AppEnv, AuthContext } from "../context";
 import { ApiError, forbidden, sparkPostCodes } from "../errors";
 import { errorResponses, jsonContent, resultsOf } from "../schemas";
@@ -18,7 +25,7 @@ const CreateBody = z
       .optional()
       .openapi({ description: "Also make an API key for the subaccount" }),
     key_label: z.string().trim().min(1).max(1024).optional(),
-    key_grants: z.array(z.enum(grantNames)).min(1).optional().openapi({
+    key_grants: z.array(z.enum(grantNames)).min(1).max(grantNames.length).optional().openapi({
       description:
         "The new key's grants; by default every grant a subaccount's key can hold that the calling key holds",
     }),
@@ -69,6 +76,23 @@ const routes = {
   }),
 };
 
+/** The subaccount made, or the 403 that names the limit that stood in the way. */
+function createdOrRefused(
+  made: Awaited<ReturnType<typeof createSubaccount>>,
+  limits: SubaccountLimits,
+): Subaccount {
+  if ("created" in made) return made.created;
+  if (made.limit === "subaccounts") {
+    throw forbidden(
+      `This account has ${limits.subaccounts} subaccounts, its limit (MAX_SUBACCOUNTS_PER_ACCOUNT). Nothing was created.`,
+    );
+  }
+  throw forbidden(
+    `This account already holds ${limits.keys} API keys, its limit; revoke one it no longer uses (see last_used_at) before making a subaccount with a key. Nothing was created.`,
+    "setup_api_key",
+  );
+}
+
 function requirePrimaryKey(auth: AuthContext): void {
   if (auth.keySubaccountId !== null || auth.subaccountId !== null) {
     throw forbidden(
@@ -94,9 +118,18 @@ export function subaccountRoutes(): OpenAPIHono<AppEnv> {
         });
       }
     }
+    const limits = { subaccounts: loadConfig(c.env).limits.subaccounts, keys: maxActiveKeys };
     if (body.setup_api_key !== true) {
-      const subaccount = await createSubaccount(c.env.DB, auth.accountId, body.name);
+      const made = await createSubaccount(c.env.DB, auth.accountId, body.name, limits);
+      const subaccount = createdOrRefused(made, limits);
       return c.json({ results: { subaccount_id: subaccount.id, name: subaccount.name } }, 200);
+    }
+    // Making a key is what api_keys/manage is for, whichever route makes it.
+    if (!holds(auth.grants, "api_keys/manage")) {
+      throw forbidden(
+        "This API key does not hold the api_keys/manage grant, which setup_api_key needs: a key is made only by a key that may manage keys.",
+        "setup_api_key",
+      );
     }
     const grants = checkGiven(
       auth,
@@ -107,7 +140,7 @@ export function subaccountRoutes(): OpenAPIHono<AppEnv> {
     const validIps = checkReach(auth, body.key_valid_ips ?? auth.validIps, "key_valid_ips");
     const key = await generateApiKey();
     const label = body.key_label ?? `${body.name} key`;
-    const subaccount = await createSubaccount(c.env.DB, auth.accountId, body.name, {
+    const made = await createSubaccount(c.env.DB, auth.accountId, body.name, limits, {
       publicId: key.publicId,
       label,
       shortKey: key.shortKey,
@@ -115,6 +148,7 @@ export function subaccountRoutes(): OpenAPIHono<AppEnv> {
       grants,
       validIps,
     });
+    const subaccount = createdOrRefused(made, limits);
     return c.json(
       {
         results: {

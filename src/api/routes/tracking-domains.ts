@@ -3,47 +3,43 @@
 
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import { loadConfig } from "../../config";
-import { createDohResolver } from "../../dns/doh";
 import {
+  OwnershipSchema,
   presentTrackingDomain,
   presentVerification,
   TrackingDomainSchema,
   VerificationSchema,
 } from "../../domains/api-shape";
-import { probeHttps } from "../../domains/https-probe";
 import {
   awaitingCertificate,
-  endpointsOf,
   type HttpsMode,
   httpsModes,
   noCertificate,
   regions,
 } from "../../domains/model";
-import { probeContextFor } from "../../domains/proxy-probe";
 import {
   deleteTrackingDomain,
-  insertTrackingDomain,
+  holderOf,
   listTrackingDomains,
-  recordDnsCheck,
-  recordHttpsCheck,
   type TrackingDomainChange,
   updateTrackingDomain,
 } from "../../domains/repository";
-import { verifyCname } from "../../domains/verification";
 import { logProblem, messageOf } from "../../util/log";
-import { deliverChangesOf } from "../../webhooks/delivery";
 import {
   eligibilityOf,
   forgetCertificates,
-  notEligible,
   noteDomainEvent,
-  routeToEdge,
   startIssuance,
   stopIssuance,
-} from "../certificate-lifecycle";
+} from "../../workflows/certificate-lifecycle";
+import { claimDomain } from "../../workflows/claim-domain";
+import { claimRecord, createDomain } from "../../workflows/create-domain";
+import { verifyDomain } from "../../workflows/verify-domain";
+import { countLookup } from "../auth";
 import type { AppEnv } from "../context";
 import { missingDomain, ownedDomain, parseDomain } from "../domain-lookup";
-import { ApiError, invalidField, sparkPostCodes } from "../errors";
+import { ApiError, forbidden, invalidField, notEligible, sparkPostCodes } from "../errors";
+import { requireOrderBudget } from "../order-budget";
 import { errorResponses, jsonBody, jsonContent, resultsOf } from "../schemas";
 import { validationHook } from "../validation";
 
@@ -82,6 +78,9 @@ const UpdateBody = z
   })
   .openapi("UpdateTrackingDomain");
 
+/** Most subaccount ids one ?subaccounts= may list (they are queried as one JSON value). */
+const maxListedSubaccounts = 1000;
+
 const ListQuery = z.object({
   default: z
     .enum(["true", "false"])
@@ -90,9 +89,29 @@ const ListQuery = z.object({
   subaccounts: z
     .string()
     .regex(/^\d{1,9}(,\d{1,9})*$/, "must be a comma-separated list of subaccount ids")
+    .refine(
+      (list) => list.split(",").length <= maxListedSubaccounts,
+      `must list at most ${maxListedSubaccounts} subaccount ids`,
+    )
     .optional()
     .openapi({ description: "Only these subaccounts; 0 is the primary account", example: "0,12" }),
 });
+
+const ClaimBody = z
+  .strictObject({
+    https_mode: CreateBody.shape.https_mode,
+    secure: CreateBody.shape.secure,
+    region: CreateBody.shape.region,
+  })
+  .openapi("ClaimTrackingDomain");
+
+const ClaimRecordSchema = z
+  .object({
+    domain: z.string(),
+    ownership: OwnershipSchema.pick({ name: true, value: true }),
+    held_by_this_account: z.boolean(),
+  })
+  .openapi("ClaimRecord");
 
 const routes = {
   create: createRoute({
@@ -132,7 +151,7 @@ const routes = {
     request: { params: DomainParam, body: jsonBody(UpdateBody) },
     responses: {
       200: jsonContent(resultsOf(TrackingDomainSchema), "The updated domain"),
-      ...errorResponses(400, 401, 403, 404, 413, 415, 422),
+      ...errorResponses(400, 401, 403, 404, 413, 415, 422, 429),
     },
   }),
   delete: createRoute({
@@ -152,7 +171,47 @@ const routes = {
       ...errorResponses(400, 401, 403, 404, 429),
     },
   }),
+  claimRecord: createRoute({
+    method: "get",
+    path: "/{domain}/claim",
+    summary: "The TXT record that proves a name is yours",
+    description:
+      "The record to add before claiming a name that another account holds (or before verifying a name that needs proof).",
+    request: { params: DomainParam },
+    responses: {
+      200: jsonContent(resultsOf(ClaimRecordSchema), "The record"),
+      ...errorResponses(400, 401, 403, 422),
+    },
+  }),
+  claim: createRoute({
+    method: "post",
+    path: "/{domain}/claim",
+    summary: "Claim a name you own from whoever holds it",
+    description:
+      "With this account's ownership TXT record in place (GET …/claim), the name moves to this account: the holder's domain ends, its webhooks hear domain_claimed, its certificate leaves the edge and the links it minted stop redirecting. Verify the domain afterwards.",
+    request: {
+      params: DomainParam,
+      body: { content: { "application/json": { schema: ClaimBody } }, required: false },
+    },
+    responses: {
+      200: jsonContent(resultsOf(TrackingDomainSchema), "The domain, now this account's"),
+      ...errorResponses(400, 401, 403, 409, 413, 415, 422, 429),
+    },
+  }),
 };
+
+const conflict = (description: string, value: unknown) =>
+  new ApiError(409, {
+    message: "resource conflict",
+    code: sparkPostCodes.conflict,
+    description,
+    param: "domain",
+    value,
+  });
+
+function unreachable(value: never): never {
+  throw new Error(`unhandled outcome ${JSON.stringify(value)}`);
+}
 
 /** The HTTPS mode a create or update asks for: https_mode, or secure in SparkPost's terms. */
 function requestedMode(body: { secure?: boolean; https_mode?: HttpsMode }): HttpsMode | undefined {
@@ -175,26 +234,35 @@ export function trackingDomainRoutes(): OpenAPIHono<AppEnv> {
     const config = loadConfig(c.env);
     const auth = c.get("auth");
     const domain = parseDomain(body.domain, config);
-    const mode = requestedMode(body) ?? "managed";
-    const inserted = await insertTrackingDomain(c.env.DB, {
-      domain,
-      accountId: auth.accountId,
-      subaccountId: auth.subaccountId ?? 0,
-      region: body.region ?? "us",
-      httpsMode: mode,
-      tls: mode === "managed" ? awaitingCertificate : noCertificate,
-    });
-    if (!inserted) {
-      throw new ApiError(409, {
-        message: "resource conflict",
-        code: sparkPostCodes.conflict,
-        description: `Tracking domain ${domain} already exists`,
-        param: "domain",
-        value: body.domain,
-      });
+    const outcome = await createDomain(
+      c.env,
+      { accountId: auth.accountId, subaccountId: auth.subaccountId ?? 0 },
+      { domain, region: body.region ?? "us", httpsMode: requestedMode(body) ?? "managed" },
+    );
+    switch (outcome.kind) {
+      case "created":
+        return c.json({ results: presentTrackingDomain(outcome.domain, config) }, 200);
+      case "ours":
+        throw invalidField(
+          "domain",
+          `${domain} is ${outcome.name === domain ? "" : `under ${outcome.name}, `}one of this service's own names (a CNAME target or an API host); a tracking domain must be a name of yours that points at one of them`,
+          body.domain,
+        );
+      case "exists":
+        throw conflict(`Tracking domain ${domain} already exists in this account`, body.domain);
+      case "held_elsewhere":
+        throw conflict(
+          `Tracking domain ${domain} is held by another account. If the name is yours, add a TXT record ${outcome.record.name} with the value ${outcome.record.value}, then POST /api/v1/tracking-domains/${domain}/claim: the name moves to this account.`,
+          body.domain,
+        );
+      case "limit":
+        throw forbidden(
+          `This account holds ${outcome.limit} tracking domains, its limit (MAX_TRACKING_DOMAINS_PER_ACCOUNT); delete one it no longer uses, or ask us for a higher limit.`,
+          "domain",
+        );
+      default:
+        return unreachable(outcome);
     }
-    const created = await ownedDomain(c, domain);
-    return c.json({ results: presentTrackingDomain(created, config) }, 200);
   });
 
   app.openapi(routes.list, async (c) => {
@@ -225,6 +293,10 @@ export function trackingDomainRoutes(): OpenAPIHono<AppEnv> {
         description: "Send at least one of secure, https_mode and default",
       });
     }
+    // A mode change looks at DNS (and may start an order): it counts as a check.
+    if (mode !== undefined) await countLookup(c.env, current.accountId);
+    if (mode === "managed" && current.verified && current.tls.status !== "valid")
+      await requireOrderBudget(c.env, current.accountId);
     const change: TrackingDomainChange = {};
     if (body.default === true && !current.verified) {
       throw invalidField(
@@ -283,61 +355,84 @@ export function trackingDomainRoutes(): OpenAPIHono<AppEnv> {
   });
 
   app.openapi(routes.verify, async (c) => {
-    const config = loadConfig(c.env);
     const domain = await ownedDomain(c, c.req.valid("param").domain);
-    const otherRegions = regions.filter((r) => r !== domain.region).map((r) => config.endpoints[r]);
-    const resolver = createDohResolver({ url: config.dohUrl });
-    const result = await verifyCname(
-      resolver,
-      domain.domain,
-      endpointsOf(domain, config.endpoints),
-      otherRegions.flatMap((e) => [e.v2, e.standard]),
-    );
-    if (domain.httpsMode === "self_managed") {
-      // The CNAME points at the customer's CDN: only a probe through it proves anything.
-      const probe = await probeHttps(domain.domain, probeContextFor(c.env, config, resolver));
-      const checkedAt = new Date().toISOString();
-      await recordDnsCheck(c.env.DB, domain.domain, {
-        check: { checkedAt, chain: result.chain, errorCode: null, detail: result.detail },
-      });
-      await recordHttpsCheck(c.env.DB, domain.domain, {
-        checkedAt,
-        errorCode: probe.errorCode ?? null,
-        detail: probe.detail,
-      });
-      // A changed result wrote a webhook event (a D1 trigger): sent after the answer.
-      c.executionCtx.waitUntil(deliverChangesOf(c.env, { domain: domain.domain }));
-      // The proxy forwards to our endpoint with the customer's Host: the edge must know the name.
-      if (probe.ok) await routeToEdge(c.env, domain);
-      const after = await ownedDomain(c, domain.domain);
-      return c.json({ results: presentVerification(after, result, probe) }, 200);
-    }
-    const reachesUs = result.cnameStatus === "valid";
-    await recordDnsCheck(c.env.DB, domain.domain, {
-      check: {
-        checkedAt: new Date().toISOString(),
-        chain: result.chain,
-        errorCode: result.errorCode,
-        detail: result.detail,
+    const verification = await verifyDomain(c.env, c.executionCtx, domain);
+    return c.json(
+      {
+        results: presentVerification(
+          verification.domain,
+          loadConfig(c.env),
+          verification.cname,
+          verification.probe,
+          verification.ownership,
+        ),
       },
-      ...(result.cnameStatus === "unknown"
-        ? {}
-        : {
-            verdict: {
-              verified: reachesUs,
-              cnameStatus: result.cnameStatus,
-              complianceStatus:
-                domain.complianceStatus === "pending" && reachesUs
-                  ? "valid"
-                  : domain.complianceStatus,
-            },
-          }),
-    });
-    if (reachesUs) await routeToEdge(c.env, domain);
-    // A verified managed domain starts issuance (again, after a failure: verifying is a retry).
-    if (reachesUs && domain.httpsMode === "managed") await startIssuance(c.env, domain);
-    const after = await ownedDomain(c, domain.domain);
-    return c.json({ results: presentVerification(after, result) }, 200);
+      200,
+    );
+  });
+
+  app.openapi(routes.claimRecord, async (c) => {
+    const config = loadConfig(c.env);
+    const auth = c.get("auth");
+    const domain = parseDomain(c.req.valid("param").domain, config);
+    const record = await claimRecord(c.env, domain, auth.accountId);
+    const held = (await holderOf(c.env.DB, domain))?.accountId === auth.accountId;
+    return c.json(
+      {
+        results: {
+          domain,
+          ownership: { name: record.name, value: record.value },
+          held_by_this_account: held,
+        },
+      },
+      200,
+    );
+  });
+
+  app.openapi(routes.claim, async (c) => {
+    const config = loadConfig(c.env);
+    const auth = c.get("auth");
+    const domain = parseDomain(c.req.valid("param").domain, config);
+    const body = (c.req.valid("json") as z.infer<typeof ClaimBody> | undefined) ?? {};
+    await countLookup(c.env, auth.accountId);
+    const outcome = await claimDomain(
+      c.env,
+      c.executionCtx,
+      { accountId: auth.accountId, subaccountId: auth.subaccountId ?? 0 },
+      { domain, region: body.region ?? "us", httpsMode: requestedMode(body) ?? "managed" },
+    );
+    switch (outcome.kind) {
+      case "claimed":
+        return c.json({ results: presentTrackingDomain(outcome.domain, config) }, 200);
+      case "ours":
+        throw invalidField(
+          "domain",
+          `${domain} is one of this service's own names, or under ${outcome.name}; it cannot be claimed`,
+          domain,
+        );
+      case "already_held":
+        throw conflict(`Tracking domain ${domain} is already this account's`, domain);
+      case "not_proven":
+        throw new ApiError(422, {
+          message: "ownership not proven",
+          code: sparkPostCodes.invalidData,
+          description: `${outcome.check.detail}${outcome.check.fix ? ` Fix: ${outcome.check.fix}` : ""}`,
+          param: "domain",
+          value: domain,
+        });
+      case "limit":
+        throw forbidden(
+          `This account holds ${outcome.limit} tracking domains, its limit (MAX_TRACKING_DOMAINS_PER_ACCOUNT); delete one before claiming another.`,
+          "domain",
+        );
+      case "conflict":
+        throw conflict(
+          `Tracking domain ${domain} changed hands while it was being claimed; look at the TXT record and claim again`,
+          domain,
+        );
+      default:
+        return unreachable(outcome);
+    }
   });
 
   return app;

@@ -29,7 +29,7 @@ import {
 import { newSigningSecret } from "../../webhooks/signing";
 import { checkTarget, maxTargetLength } from "../../webhooks/target";
 import type { AppEnv, AuthContext } from "../context";
-import { invalidField, notFound } from "../errors";
+import { forbidden, invalidField, notFound } from "../errors";
 import { errorResponses, jsonBody, jsonContent, pageLimit, resultsOf } from "../schemas";
 import { validationHook } from "../validation";
 
@@ -393,7 +393,9 @@ export function webhookRoutes(): OpenAPIHono<AppEnv> {
   app.openapi(routes.samples, (c) => {
     const asked = c.req.valid("query").events;
     const types =
-      asked === undefined ? [...webhookEventTypes] : asked.split(",").map((t) => t.trim());
+      asked === undefined
+        ? [...webhookEventTypes]
+        : [...new Set(asked.split(",").map((t) => t.trim()))];
     const unknown = types.filter((t) => !(webhookEventTypes as readonly string[]).includes(t));
     if (unknown.length > 0)
       throw invalidField(
@@ -414,18 +416,28 @@ export function webhookRoutes(): OpenAPIHono<AppEnv> {
     const id = base64Url(crypto.getRandomValues(new Uint8Array(12)));
     const authType = body.auth_type ?? "none";
     const secrets = withAuth({ signingSecret: newSigningSecret() }, authType, body);
-    await insertWebhook(c.env.DB, {
-      id,
-      accountId: auth.accountId,
-      subaccountId: auth.subaccountId,
-      name: body.name,
-      target: target(c.env, body.target),
-      events: body.events ?? certificateEventTypes,
-      active: body.active ?? true,
-      authType,
-      authTokenSet: secrets.authToken !== undefined,
-      secrets: await sealSecrets(c.env, id, secrets),
-    });
+    const limit = loadConfig(c.env).limits.webhooks;
+    const inserted = await insertWebhook(
+      c.env.DB,
+      {
+        id,
+        accountId: auth.accountId,
+        subaccountId: auth.subaccountId,
+        name: body.name,
+        target: target(c.env, body.target),
+        events: body.events ?? certificateEventTypes,
+        active: body.active ?? true,
+        authType,
+        authTokenSet: secrets.authToken !== undefined,
+        secrets: await sealSecrets(c.env, id, secrets),
+      },
+      limit,
+    );
+    if (!inserted) {
+      throw forbidden(
+        `This account has ${limit} webhooks, its limit (MAX_WEBHOOKS_PER_ACCOUNT); delete one it no longer uses first.`,
+      );
+    }
     const created = await owned(c.env, auth, id);
     return c.json({ results: { ...present(created), signing_secret: secrets.signingSecret } }, 200);
   });

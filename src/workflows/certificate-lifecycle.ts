@@ -1,5 +1,6 @@
-// What the API asks of a domain's certificate lifecycle: eligibility checks, and starting,
-// stopping and forgetting issuance in the domain's Durable Object. Glue between routes and objects.
+// What workflows ask of a domain's certificate lifecycle: eligibility checks, and starting,
+// stopping and forgetting issuance in the domain's Durable Object. Glue between workflows and
+// objects.
 import { acmeAccountStub, domainCertificateStub } from "../../durable-objects/stubs";
 import { loadConfig } from "../config";
 import { createDohResolver } from "../dns/doh";
@@ -11,7 +12,6 @@ import {
   eligibilityContextFor,
 } from "../issuance/eligibility";
 import { logProblem, messageOf } from "../util/log";
-import { ApiError, sparkPostCodes } from "./errors";
 
 export async function eligibilityOf(
   env: Env,
@@ -35,21 +35,6 @@ export async function eligibilityOf(
       },
       { probeProxy: proxyProber(env, config, resolver, domain.domain) },
     ),
-  );
-}
-
-/** A 422 listing every check that stands in the way, each with its fix. */
-export function notEligible(domain: string, report: EligibilityReport): ApiError {
-  const failing = report.checks.filter((c) => c.status !== "pass");
-  return new ApiError(
-    422,
-    failing.map((check) => ({
-      message: `not eligible for managed HTTPS: ${check.errorCode ?? check.name}`,
-      code: sparkPostCodes.invalidData,
-      description: `${check.detail}${check.fix ? ` Fix: ${check.fix}` : ""}`,
-      param: "domain",
-      value: domain,
-    })),
   );
 }
 
