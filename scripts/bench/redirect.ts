@@ -189,7 +189,9 @@ async function inIsolateCost(
   const mf = new Miniflare({
     ...builtOnLoopback(buildBenchWorker(work, "click-cost-worker")),
     queueProducers: { ENGAGEMENT_EVENTS: "bench-click-cost" },
-    // What the product's configuration needs to load; the click path touches no other binding.
+    // D1 answers who holds the tracking host, once; the click path touches no other binding.
+    d1Databases: { DB: "bench-click-cost" },
+    d1Persist: join(work, "click-cost-d1"),
     bindings: {
       ...localWorkerVars,
       KEY_ENCRYPTION_KEYS: generatedKeyRing(),
@@ -197,6 +199,7 @@ async function inIsolateCost(
     },
   });
   try {
+    await registerTrackingHost(mf);
     const origin = (await mf.ready).href;
     await mf.dispatchFetch(`${origin}links`, {
       method: "POST",
@@ -274,13 +277,32 @@ async function trackingWorker(
       KEY_ENCRYPTION_KEYS: generatedKeyRing(),
       LINK_SIGNING_KEYS: ring,
       SWEEP_PAGE_SIZE: "500",
+      // wrk is one client network; in production clicks come from many. Every click is stored
+      // here, as the drain check counts them.
+      ENGAGEMENT_EVENTS_PER_NETWORK_PER_MINUTE: "100000000",
     },
   });
+  await registerTrackingHost(mf);
+  return mf;
+}
+
+/**
+ * The schema, and the tracking host as account 1's domain: a link is honoured only while the
+ * account that minted it holds the domain.
+ */
+async function registerTrackingHost(mf: Miniflare): Promise<void> {
   const db = await mf.getD1Database("DB");
   for (const migration of await readD1Migrations(`${projectRoot}/migrations`)) {
     for (const query of migration.queries) await db.prepare(query).run();
   }
-  return mf;
+  await db.prepare("INSERT INTO accounts (id, name) VALUES (1, 'bench')").run();
+  await db
+    .prepare(
+      `INSERT INTO tracking_domains (domain, account_id, region, https_mode, verified)
+       VALUES (?, 1, 'us', 'none', 1)`,
+    )
+    .bind(trackingHost)
+    .run();
 }
 
 /** A GET with the tracking host's name in Host (fetch would put the loopback address there). */

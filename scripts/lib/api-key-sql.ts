@@ -87,6 +87,12 @@ const hostname =
   /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 
 /** SQL giving `account` its own V2 endpoint (null: the deployment's), then reading it back. */
+/** Whether every new domain of the account needs the ownership TXT record (an operator's call). */
+export function accountOwnershipSql(account: string, require: boolean): string {
+  return `UPDATE accounts SET require_ownership_proof = ${require ? 1 : 0} WHERE name = ${sqlString(account)};
+SELECT name, require_ownership_proof FROM accounts WHERE name = ${sqlString(account)};`;
+}
+
 export function accountEndpointSql(account: string, endpoint: string | null): string {
   if (endpoint !== null && !hostname.test(endpoint))
     throw new Error(`--v2-endpoint must be a host name, not ${JSON.stringify(endpoint)}`);

@@ -1,6 +1,7 @@
 // Before the end-to-end tests: the local stack must be up (npm test starts it); a worker runs
-// under `wrangler dev` on the port Pebble validates against, with a fresh local D1, and four
-// API keys: two accounts, a subaccount of the first, and an account of its own for hostile input.
+// under `wrangler dev` on the port Pebble validates against, with a fresh local D1, and six
+// API keys: two accounts, a subaccount of the first, an account of its own for hostile input, and
+// two accounts that contend for names.
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -25,6 +26,9 @@ export interface E2eKeys {
   alphaSubaccount1: string;
   /** An account of its own for hostile-input.test.ts, whose calls change what they may. */
   hostile: string;
+  /** Two accounts that take names from each other in tenant-safety.test.ts. */
+  gamma: string;
+  delta: string;
 }
 
 declare module "vitest" {
@@ -48,12 +52,14 @@ export default async function setup(project: TestProject): Promise<() => Promise
   }
   const persistTo = mkdtempSync(join(tmpdir(), "tracking-edge-e2e-"));
   migrateLocalDatabase(persistTo);
-  const [alpha, beta, alphaSubaccount1, hostile] = await createLocalApiKeys(
+  const [alpha, beta, alphaSubaccount1, hostile, gamma, delta] = await createLocalApiKeys(
     [
       { account: "alpha" },
       { account: "beta" },
       { account: "alpha", subaccount: 1 },
       { account: "hostile" },
+      { account: "gamma" },
+      { account: "delta" },
     ],
     persistTo,
   );
@@ -72,6 +78,12 @@ export default async function setup(project: TestProject): Promise<() => Promise
       EDGE_PULL_TOKEN: edgePullToken,
       // Self-managed domains' proxy (test/support/nginx-proxy.ts) listens here, not on 443.
       HTTPS_PROBE_PORT: String(ports.selfManagedProxy),
+      // Links of an account that lost its domain stop within 2 s here (240 s in production), so
+      // that the tests can see them stop without waiting minutes.
+      LINK_HOLDER_CACHE_SECONDS: "2",
+      // The e2e accounts start more first certificates in a run than an account's hour allows
+      // in production (30); the limit itself is tested in test/workers/tenant-safety.test.ts.
+      NEW_ORDERS_PER_ACCOUNT_PER_HOUR: "1000",
     },
   });
   project.provide("workerUrl", worker.url);
@@ -83,6 +95,8 @@ export default async function setup(project: TestProject): Promise<() => Promise
     beta: beta as string,
     alphaSubaccount1: alphaSubaccount1 as string,
     hostile: hostile as string,
+    gamma: gamma as string,
+    delta: delta as string,
   });
   return async () => {
     await worker.stop();

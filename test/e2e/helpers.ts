@@ -45,6 +45,9 @@ export const dns = {
   addCaa: (host: string, policies: { tag: string; value: string }[]) =>
     dnsApi("/add-caa", { host, policies }),
   clearCaa: (host: string) => dnsApi("/clear-caa", { host }),
+  /** A TXT record at `host` (the DNS test API wants the name fully qualified). */
+  setTxt: (host: string, value: string) => dnsApi("/set-txt", { host: `${host}.`, value }),
+  clearTxt: (host: string) => dnsApi("/clear-txt", { host: `${host}.` }),
 };
 
 export interface DomainResult {

@@ -1,6 +1,8 @@
 // Every operation the OpenAPI document lists, called on the worker under wrangler dev with hostile
-// input: JSON of any shape, the operation's own field names holding values of any type, text that
-// is not JSON, query strings, path segments, keys and subaccounts no client should send. Whatever
+// input: JSON of any shape, the operation's own field names holding values of any type (strings
+// with control characters, lone surrogates and any code point), text that is not JSON, query
+// strings, path segments, keys and subaccounts no client should send; and every link minted from
+// hostile targets is clicked. Whatever
 // comes in, the answer is an error in the API's shape (never a 500, never a stack trace), with a
 // status the document lists and in the shape its schema gives, and a refused call leaves what it
 // named as it was. The operations come from the document, so a route
@@ -9,6 +11,8 @@
 import Ajv2020 from "ajv/dist/2020";
 import fc from "fast-check";
 import { describe, expect, inject, it } from "vitest";
+import { getVia } from "../../scripts/lib/get-via";
+import { d1Execute } from "./helpers";
 
 interface Schema {
   $ref?: string;
@@ -85,11 +89,6 @@ async function seed(): Promise<Record<string, string>> {
   const tracking = `track-${suffix}.hostile.example.com`;
   const sending = `mail-${suffix}.hostile.example.com`;
   await results(await call("POST", "/tracking-domains", { json: { domain: tracking } }));
-  await results(
-    await call("POST", "/sending-domains", {
-      json: { domain: sending, tracking_domain: tracking },
-    }),
-  );
   // A target that refuses at once, so that validate and deliveries do not wait on the network.
   const webhook = await results<{ id: string }>(
     await call("POST", "/webhooks", {
@@ -143,6 +142,54 @@ function bodyFields(
 }
 
 /**
+ * Text no client should send, in any string field and any link target: C0 controls (CR/LF for
+ * header splitting, NUL), lone UTF-16 surrogates (JSON can spell them), any code point beyond
+ * ASCII, bidirectional overrides; and URLs carrying them.
+ */
+const hostileText: fc.Arbitrary<string> = fc.oneof(
+  { arbitrary: fc.string({ maxLength: 80 }), weight: 3 },
+  fc.string({ unit: "binary", maxLength: 40 }),
+  fc.string({
+    unit: fc.constantFrom("\u0000", "\r", "\n", "\t", "\u001b", "\u007f", "a", "é"),
+    maxLength: 20,
+  }),
+  fc.constantFrom("\ud800", "x\udc00y", "\ufeff", "\u202e", "例え", "🙂", "a\r\nb"),
+  fc.constantFrom("https://例え.jp/パス?q=ü", "https://shop.example/\r\nLocation: /evil"),
+);
+
+/** Link targets: URLs with controls, lone surrogates or any code point somewhere in them. */
+const hostileTarget: fc.Arbitrary<string> = fc.oneof(
+  fc
+    .tuple(
+      fc.webUrl({ withQueryParameters: true, withFragments: true }),
+      fc.oneof(
+        fc.constantFrom(
+          "\r\nSet-Cookie: a=b",
+          "\u0000",
+          "\ud800",
+          "パス",
+          "ü",
+          " ",
+          "\t",
+          "\u007f",
+        ),
+        fc.string({ unit: "binary", maxLength: 12 }),
+      ),
+    )
+    .map(([url, extra]) => `${url}${extra}`),
+  fc.webUrl({ withQueryParameters: true }),
+  fc.constantFrom(
+    "https://例え.jp/パス?q=ü",
+    "https://shop.example/\r\nLocation: https://evil.example/",
+    "https://shop.example/a\u0000b",
+    "https://shop.example/\ud83d",
+    "https://xn--r8jz45g.jp/%E3%83%91",
+    "http://[::1]:80/",
+    "HTTPS://SHOP.EXAMPLE/Upper",
+  ),
+);
+
+/**
  * A value for a field: often one of the type the document gives (its example, one of its enum,
  * or any value of its type), so that some fields pass and a later one fails; else anything.
  */
@@ -151,7 +198,7 @@ function fieldValue(schema: Schema): fc.Arbitrary<unknown> {
   const typed: fc.Arbitrary<unknown>[] = [];
   if (schema.example !== undefined) typed.push(fc.constant(schema.example));
   if (schema.enum?.length) typed.push(fc.constantFrom(...schema.enum));
-  if (types.includes("string")) typed.push(fc.string({ maxLength: 80 }));
+  if (types.includes("string")) typed.push(hostileText);
   if (types.includes("boolean")) typed.push(fc.boolean());
   if (types.includes("integer") || types.includes("number")) typed.push(fc.integer());
   if (types.includes("array"))
@@ -332,4 +379,49 @@ describe("hostile input to every API operation", () => {
     // The calls reached the handlers' own refusals of real resources, not only the router's 404.
     expect(refusedOnResource).toBeGreaterThan(30);
   }, 300_000);
+
+  it("mints links from hostile targets only as ASCII URLs, and every click is a 302", async () => {
+    // A verified default domain (marked so as an operator would, without HTTPS, so that nothing
+    // runs in the background), for the links to be minted on.
+    const domain = `links-${crypto.randomUUID().slice(0, 8)}.hostile.example.com`;
+    await results(await call("POST", "/tracking-domains", { json: { domain, secure: false } }));
+    d1Execute(
+      `UPDATE tracking_domains SET verified = 1, cname_status = 'valid' WHERE domain = '${domain}'`,
+    );
+    await results(await call("PUT", `/tracking-domains/${domain}`, { json: { default: true } }));
+    const workerUrl = new URL(inject("workerUrl"));
+    const worker = { host: workerUrl.hostname, port: Number(workerUrl.port) };
+    let minted = 0;
+    let refused = 0;
+    await fc.assert(
+      fc.asyncProperty(fc.array(hostileTarget, { minLength: 1, maxLength: 4 }), async (urls) => {
+        const response = await call("POST", "/tracking-links", {
+          json: { links: urls.map((url) => ({ url })) },
+        });
+        const text = await response.text();
+        const what = `${JSON.stringify(urls)} → ${response.status} ${text.slice(0, 300)}`;
+        expectErrorShape(response, text, what);
+        if (response.status === 422) {
+          refused++;
+          // Each refused link is named by its index.
+          for (const error of (JSON.parse(text) as { errors: { param?: string }[] }).errors)
+            expect(error.param, what).toMatch(/^links\.\d+\.url$/);
+          return;
+        }
+        expect(response.status, what).toBe(200);
+        minted++;
+        const links = (JSON.parse(text) as { results: { links: { tracked_url: string }[] } })
+          .results.links;
+        for (const link of links) {
+          const clicked = await getVia(link.tracked_url, worker);
+          expect(clicked.status, `${what}: ${link.tracked_url}`).toBe(302);
+          expect(clicked.location, what).toMatch(/^https?:\/\/[\x21-\x7e]+$/);
+        }
+      }),
+      { numRuns: 150 },
+    );
+    // Both kinds happened: links minted (and clicked), and links refused.
+    expect(minted).toBeGreaterThan(10);
+    expect(refused).toBeGreaterThan(10);
+  }, 120_000);
 });
