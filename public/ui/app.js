@@ -229,6 +229,8 @@ function renderNew() {
             location.hash = `#/domains/${created.domain}`;
           } catch (error) {
             status.replaceChildren(errorBox(error));
+            if (error instanceof ApiError && error.status === 409)
+              await offerClaim(String(form.get("domain")).trim(), form, status);
           }
         },
       },
@@ -283,6 +285,93 @@ function renderNew() {
   );
 }
 
+/**
+ * A name another account holds: the TXT record that proves it is this account's, and the claim
+ * that moves it here once the record is in place.
+ */
+async function offerClaim(domain, form, status) {
+  let claim;
+  try {
+    claim = await api("GET", `/tracking-domains/${encodeURIComponent(domain)}/claim`);
+  } catch {
+    return;
+  }
+  if (claim.held_by_this_account) return;
+  const claimStatus = h("div", { id: "claim-status" });
+  status.append(
+    h(
+      "section",
+      { id: "claim", "aria-labelledby": "claim-heading" },
+      h("h2", { id: "claim-heading" }, `Is ${claim.domain} yours?`),
+      h(
+        "p",
+        {},
+        "Another account holds this name. If it is yours, add this record at your DNS provider to prove it, then claim it: the name moves to this account, and the other account's domain, certificate and links end.",
+      ),
+      recordTable("claim-record", [
+        { name: claim.ownership.name, type: "TXT", value: claim.ownership.value },
+      ]),
+      h(
+        "div",
+        { class: "actions" },
+        h(
+          "button",
+          {
+            type: "button",
+            id: "claim-button",
+            onclick: async (event) => {
+              event.target.disabled = true;
+              try {
+                const claimed = await api(
+                  "POST",
+                  `/tracking-domains/${encodeURIComponent(claim.domain)}/claim`,
+                  { region: form.get("region"), https_mode: form.get("https_mode") },
+                );
+                location.hash = `#/domains/${claimed.domain}`;
+              } catch (error) {
+                claimStatus.replaceChildren(errorBox(error));
+                event.target.disabled = false;
+              }
+            },
+          },
+          "Claim it",
+        ),
+      ),
+      claimStatus,
+    ),
+  );
+}
+
+/** DNS records to add, each name and value with a copy button. */
+function recordTable(id, records) {
+  return h(
+    "table",
+    { id },
+    h(
+      "thead",
+      {},
+      h(
+        "tr",
+        {},
+        ["Name", "Type", "Value"].map((c) => h("th", { scope: "col" }, c)),
+      ),
+    ),
+    h(
+      "tbody",
+      {},
+      records.map((record) =>
+        h(
+          "tr",
+          {},
+          h("td", {}, h("code", {}, record.name), " ", copyButton(record.name, "name")),
+          h("td", {}, record.type),
+          h("td", {}, h("code", {}, record.value), " ", copyButton(record.value, "value")),
+        ),
+      ),
+    ),
+  );
+}
+
 function copyButton(value, what) {
   return h(
     "button",
@@ -317,6 +406,14 @@ function verificationResult(v) {
     ),
     h("p", {}, "Found: ", h("code", {}, v.dns.found.join(" → ") || "nothing")),
     !v.verified && v.dns.fix && !https ? h("p", {}, "Fix: ", v.dns.fix) : null,
+    v.ownership.status === "pending" || v.ownership.status === "invalid"
+      ? h(
+          "p",
+          { id: "ownership-result" },
+          v.ownership.detail,
+          v.ownership.fix ? ` Fix: ${v.ownership.fix}` : "",
+        )
+      : null,
   );
 }
 
@@ -419,6 +516,7 @@ async function renderDetails(name) {
   const verifyStatus = h("div", { id: "verify-status" });
   const t = d.tls_certificate;
   const record = d.dns_record;
+  const needsProof = d.ownership.status !== "not_required";
   const problem = t.error_code || t.stuck;
   show(
     h("p", {}, h("a", { href: "#/" }, "← Tracking domains")),
@@ -433,31 +531,36 @@ async function renderDetails(name) {
             {},
             "Point the name at your CDN or proxy, and have it forward every path to the target below, keeping the Host header.",
           )
-        : h("p", {}, "Add this record at your DNS provider, then verify."),
-      h(
-        "table",
-        { id: "dns-record" },
-        h(
-          "thead",
-          {},
-          h(
-            "tr",
+        : h(
+            "p",
             {},
-            ["Name", "Type", "Value"].map((c) => h("th", { scope: "col" }, c)),
+            needsProof
+              ? "Add these records at your DNS provider, then verify."
+              : "Add this record at your DNS provider, then verify.",
           ),
-        ),
-        h(
-          "tbody",
-          {},
-          h(
-            "tr",
-            {},
-            h("td", {}, h("code", {}, record.name), " ", copyButton(record.name, "name")),
-            h("td", {}, record.type),
-            h("td", {}, h("code", {}, record.value), " ", copyButton(record.value, "value")),
-          ),
-        ),
-      ),
+      recordTable("dns-record", [
+        record,
+        ...(needsProof ? [{ name: d.ownership.name, type: "TXT", value: d.ownership.value }] : []),
+      ]),
+      needsProof
+        ? h(
+            "p",
+            { id: "ownership" },
+            "Ownership: ",
+            h(
+              "strong",
+              {},
+              d.ownership.status === "valid"
+                ? "proven with the TXT record"
+                : d.ownership.status === "invalid"
+                  ? "the TXT record does not hold this account's value"
+                  : "the TXT record is needed",
+            ),
+            d.ownership.status === "valid"
+              ? ""
+              : " — another account held this name before (or your account asks for proof of every name), so the TXT record proves the name's owner wants it here.",
+          )
+        : null,
       h(
         "p",
         {},

@@ -50,8 +50,10 @@ const maxFoundValues = 20;
 export async function checkOwnership(
   resolver: DnsResolver,
   record: OwnershipRecord,
+  /** What the customer does once the record is there. */
+  then: "verify" | "claim" = "verify",
 ): Promise<OwnershipCheck> {
-  const add = `Add a TXT record ${record.name} with the value ${record.value}, then verify again.`;
+  const add = `Add a TXT record ${record.name} with the value ${record.value}, then ${then} again.`;
   let found: string[];
   try {
     const answer = await resolver.query(record.name, "TXT");
@@ -65,7 +67,7 @@ export async function checkOwnership(
       status: "unknown",
       found: [],
       detail: `Could not look up the TXT record ${record.name}: ${error.message}.`,
-      fix: "Verify again in a few minutes.",
+      fix: `${then === "verify" ? "Verify" : "Claim"} again in a few minutes.`,
       actionBy: error.kind === "servfail" ? "customer" : "provider",
     };
   }

@@ -49,7 +49,7 @@ export async function claimDomain(
   const before = await holderOf(env.DB, request.domain);
   if (before?.accountId === claimant.accountId) return { kind: "already_held" };
   const record = await claimRecord(env, request.domain, claimant.accountId);
-  const check = await checkOwnership(createDohResolver({ url: config.dohUrl }), record);
+  const check = await checkOwnership(createDohResolver({ url: config.dohUrl }), record, "claim");
   if (check.status !== "valid") return { kind: "not_proven", record, check };
   const formerDomain = before ? await getTrackingDomain(env.DB, before, request.domain) : null;
   const moved = await claimTrackingDomain(env.DB, {

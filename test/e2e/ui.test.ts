@@ -3,8 +3,9 @@
 // shows its DNS record, verifies and reaches Valid with its dates; an insecure domain goes through
 // the enable-HTTPS wizard, where a CAA record fails with its fix until DNS is fixed; a
 // self-managed domain shows its last check through its proxy; a webhook is added, tested against
-// a real endpoint and deleted; an API key with some grants is made and revoked; a domain is
-// deleted after confirming. Screenshots go to test-output/screenshots for people to look at.
+// a real endpoint and deleted; an API key with some grants is made and revoked; a name another
+// account holds is claimed with the TXT record the form shows; a domain is deleted after
+// confirming. Screenshots go to test-output/screenshots for people to look at.
 import { randomUUID } from "node:crypto";
 import { mkdirSync } from "node:fs";
 import { type Browser, chromium, type Page } from "playwright-core";
@@ -169,6 +170,41 @@ describe("management UI", () => {
       .toContain("Valid");
   });
 
+  it("offers to claim a name another account holds, shows the TXT record, and claims it once the record is there", {
+    timeout: 30_000,
+  }, async () => {
+    const domain = dynamicName("ui-claim");
+    await dns.setCname(domain, endpoints.v2Us);
+    const { alpha, beta } = inject("apiKeys");
+    expect((await api(beta, "POST", "/tracking-domains", { domain })).status).toBe(200);
+    await signIn(alpha);
+    await page.getByRole("link", { name: "Add a domain" }).first().click();
+    await page.getByLabel("Subdomain").fill(domain);
+    await page.getByRole("button", { name: "Add domain" }).click();
+    await expect.poll(() => page.getByRole("alert").textContent()).toContain("another account");
+    const row = page.locator("#claim-record tbody tr");
+    await row.waitFor();
+    expect(await row.locator("td").nth(0).textContent()).toContain(`_tracking-edge.${domain}`);
+    expect(await row.locator("td").nth(1).textContent()).toBe("TXT");
+    const value = (await row.locator("td code").nth(1).textContent()) ?? "";
+    expect(value).toMatch(/^tracking-edge-account=[0-9a-f]{32}$/);
+    // Before the record is there, the claim says what is missing.
+    await page.getByRole("button", { name: "Claim it" }).click();
+    await expect
+      .poll(() => page.locator("#claim-status").textContent())
+      .toContain(`Add a TXT record _tracking-edge.${domain}`);
+    await page.screenshot({ path: `${screenshots}/claim.png`, fullPage: true });
+
+    await dns.setTxt(`_tracking-edge.${domain}`, value);
+    await page.getByRole("button", { name: "Claim it" }).click();
+    await page.getByRole("heading", { name: domain, exact: true }).waitFor();
+    const records = page.locator("#dns-record tbody tr");
+    expect(await records.count()).toBe(2);
+    expect(await records.nth(1).locator("td").nth(1).textContent()).toBe("TXT");
+    expect(await page.locator("#ownership").textContent()).toContain("proven");
+    expect((await api(beta, "GET", `/tracking-domains/${domain}`)).status).toBe(404);
+  });
+
   it("shows a self-managed domain's last check through its proxy: why it failed, who acts, which links", async () => {
     // The name points at an address where nothing listens: the probe fails to connect.
     const domain = dynamicName("ui-proxied");
@@ -250,7 +286,7 @@ describe("management UI", () => {
       await page.getByRole("heading", { name, exact: true }).waitFor();
       expect(await page.locator("main").textContent()).not.toContain(secret);
       expect(await page.locator("main").textContent()).toContain(
-        "HTTPS status changes; A problem appears, changes or clears; The check through your own CDN or proxy fails or recovers",
+        "HTTPS status changes; A problem appears, changes or clears; The check through your own CDN or proxy fails or recovers; Another account proves it owns a domain and claims it",
       );
 
       await page.getByRole("button", { name: "Send a test event" }).click();
@@ -298,7 +334,7 @@ describe("management UI", () => {
       await expect
         .poll(() => page.locator("main dl").textContent())
         .toContain(
-          "The check through your own CDN or proxy fails or recovers; A link is clicked (every click)",
+          "The check through your own CDN or proxy fails or recovers; Another account proves it owns a domain and claims it; A link is clicked (every click)",
         );
 
       // Paused and resumed: what happens meanwhile is not sent later, and the page says which.
