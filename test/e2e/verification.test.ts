@@ -61,6 +61,16 @@ describe("verifying a tracking domain's CNAME", () => {
       },
       // Only self-managed domains are probed over HTTPS.
       https: null,
+      // Nobody held the name before: the CNAME is enough.
+      ownership: {
+        name: `_tracking-edge.${domain}`,
+        value: expect.stringMatching(/^tracking-edge-account=[0-9a-f]{32}$/),
+        status: "not_required",
+        found: [],
+        detail: expect.stringContaining("No ownership record is needed"),
+        fix: null,
+        action_by: null,
+      },
     });
     expect(await stored(domain)).toMatchObject({
       status: { verified: true, cname_status: "valid" },

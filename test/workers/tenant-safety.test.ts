@@ -59,9 +59,9 @@ describe("our own names", () => {
     const error = await errorOf(response);
     expect(error).toMatchObject({ param: "domain" });
     expect(error?.description).toContain("this service's own names");
-    // And nobody can claim it either.
-    const claim = await account.call("POST", `/tracking-domains/${domain}/claim`);
-    expect(claim.status).toBe(422);
+    // And nobody can claim it either, nor is told a record that would.
+    expect((await account.call("POST", `/tracking-domains/${domain}/claim`)).status).toBe(422);
+    expect((await account.call("GET", `/tracking-domains/${domain}/claim`)).status).toBe(422);
   });
 
   it("refuses an account's own V2 endpoint, and names under it, to every account", async () => {

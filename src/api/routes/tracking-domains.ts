@@ -24,6 +24,7 @@ import {
   type TrackingDomainChange,
   updateTrackingDomain,
 } from "../../domains/repository";
+import { deploymentNameCovering } from "../../domains/reserved-names";
 import { logProblem, messageOf } from "../../util/log";
 import {
   eligibilityOf,
@@ -375,6 +376,14 @@ export function trackingDomainRoutes(): OpenAPIHono<AppEnv> {
     const config = loadConfig(c.env);
     const auth = c.get("auth");
     const domain = parseDomain(c.req.valid("param").domain, config);
+    const ours = deploymentNameCovering(domain, config);
+    if (ours) {
+      throw invalidField(
+        "domain",
+        `${domain} is one of this service's own names, or under ${ours}; it cannot be claimed`,
+        domain,
+      );
+    }
     const record = await claimRecord(c.env, domain, auth.accountId);
     const held = (await holderOf(c.env.DB, domain))?.accountId === auth.accountId;
     return c.json(
