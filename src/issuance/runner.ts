@@ -175,7 +175,11 @@ async function perform(state: CertificateState, context: StepContext): Promise<O
           challenge.token,
           await keyAuthorization(challenge.token, signer.key.publicJwk),
         );
-        if (challenge.status === "pending") await answerChallenge(client, signer, challenge.url);
+        // Answered once, by the authorize step (again only if a stop lost the record that it
+        // was). Waiting, a challenge still pending only means the CA's validator has not picked
+        // it up yet: answering again races it, and a CA refuses a challenge that moved on.
+        if (state.phase === "authorize" && challenge.status === "pending")
+          await answerOnce(client, signer, url, challenge.url);
       }
       if (pending) return { kind: "authorization_pending", ...retryAfter(undefined) };
       context.store.clearChallenges();
@@ -205,7 +209,14 @@ async function perform(state: CertificateState, context: StepContext): Promise<O
             signer,
             order,
             await createCsr(keys, [domain]),
-          );
+          ).catch(async (error: unknown) => {
+            // Refused because the order moved on meanwhile (finalized by a run that did not get
+            // to record it): what the order says now decides, not the refusal.
+            if (!movedOnRefusal(error)) throw error;
+            const now = await getOrder(client, signer, orderRef.url);
+            if (now.resource.status === "processing" || now.resource.status === "valid") return now;
+            throw error;
+          });
           const status = finalized.resource.status;
           if (status === "invalid") return orderFailure(finalized.resource);
           if (status !== "processing" && status !== "valid")
@@ -292,6 +303,39 @@ async function perform(state: CertificateState, context: StepContext): Promise<O
       return exhaustive(state.phase);
   }
 }
+
+/**
+ * Tells the CA the challenge is ready (RFC 8555 §7.5.1). When the CA refuses because the
+ * challenge is no longer pending (it is being validated, or was, by an answer this object sent
+ * before a stop lost the record of it), the authorization is read again and decides: carry on
+ * if the challenge moved on, else the refusal stands.
+ */
+async function answerOnce(
+  client: AcmeClient,
+  signer: Signer,
+  authorizationUrl: string,
+  challengeUrl: string,
+): Promise<void> {
+  try {
+    await answerChallenge(client, signer, challengeUrl);
+  } catch (error) {
+    if (!movedOnRefusal(error)) throw error;
+    const now = await getAuthorization(client, signer, authorizationUrl);
+    const challenge = now.resource.challenges.find((c) => c.url === challengeUrl);
+    if (now.resource.status === "valid" || (challenge && challenge.status !== "pending")) return;
+    throw error;
+  }
+}
+
+/**
+ * A refusal that may only mean the resource is past the state the request expects: Pebble and
+ * Boulder answer malformed to an update of a challenge that is no longer pending, and RFC 8555
+ * §7.4 orderNotReady to a finalize of an order that is not ready.
+ */
+const movedOnRefusal = (error: unknown): boolean =>
+  error instanceof AcmeProblem &&
+  error.status < 500 &&
+  (error.is("malformed") || error.is("orderNotReady"));
 
 /**
  * The CA's suggested renewal window for the serving certificate (RFC 9773). Trouble here never
