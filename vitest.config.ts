@@ -7,6 +7,7 @@ import {
   dynamicZone,
   generatedKeyRing,
   generatedToken,
+  lifecyclePebble,
   localWorkerVars,
   testPebble,
   urls,
@@ -33,6 +34,9 @@ export default defineConfig(async () => {
                 },
                 bindings: {
                   ...localWorkerVars,
+                  // The certificate objects' CA: one that takes every challenge as valid, since
+                  // nothing inside workerd can answer HTTP-01 for them.
+                  ACME_DIRECTORY_URL: lifecyclePebble.directory,
                   KEY_ENCRYPTION_KEYS: generatedKeyRing(),
                   LINK_SIGNING_KEYS: generatedKeyRing(),
                   EDGE_PULL_TOKEN: generatedToken(),

@@ -25,6 +25,10 @@ const schema: readonly string[][] = [
     // Whether the edge routes the domain to us (routed), or when to try again (next_at, ms).
     "CREATE TABLE edge_route (id INTEGER PRIMARY KEY CHECK (id = 1), domain TEXT NOT NULL, routed INTEGER NOT NULL, attempts INTEGER NOT NULL, next_at INTEGER)",
   ],
+  [
+    // An order may have been placed and not recorded (noted before newOrder is sent).
+    "CREATE TABLE order_request (id INTEGER PRIMARY KEY CHECK (id = 1), at TEXT NOT NULL)",
+  ],
 ];
 
 /** How many transition events an object keeps. */
@@ -83,7 +87,24 @@ export class SqlCertificateStore implements CertificateStore {
       "INSERT INTO lifecycle (id, state, revision) VALUES (1, ?1, 1) ON CONFLICT (id) DO UPDATE SET state = ?1, revision = revision + 1",
       JSON.stringify(state),
     );
+    // The order is recorded now: nothing placed is left unrecorded.
+    if (state.order) this.clearOrderRequested();
     return true;
+  }
+
+  clearOrderRequested(): void {
+    this.sql.exec("DELETE FROM order_request");
+  }
+
+  orderRequested(): boolean {
+    return this.sql.exec("SELECT 1 FROM order_request WHERE id = 1").toArray().length > 0;
+  }
+
+  noteOrderRequested(): void {
+    this.sql.exec(
+      "INSERT INTO order_request (id, at) VALUES (1, ?1) ON CONFLICT (id) DO UPDATE SET at = ?1",
+      new Date().toISOString(),
+    );
   }
 
   record(event: TransitionEvent): void {

@@ -7,9 +7,10 @@ import {
   stackServices,
   startStack,
   stopStack,
+  testServices,
 } from "./lib/local-stack";
 import { logPath, runningPid } from "./lib/processes";
-import { caCertificatePath, ports, testPebble, urls } from "./lib/stack-config";
+import { caCertificatePath, ports, urls } from "./lib/stack-config";
 
 async function main(command: string | undefined): Promise<void> {
   switch (command) {
@@ -34,10 +35,10 @@ async function main(command: string | undefined): Promise<void> {
       return;
     }
     case "status":
-      for (const name of [...stackServices, testPebble.name]) {
+      for (const name of [...stackServices, ...testServices]) {
         const pid = runningPid(name);
         console.log(
-          `${name.padEnd(13)} ${pid ? `running, pid ${pid}` : "stopped"}  log: ${logPath(name)}`,
+          `${name.padEnd(17)} ${pid ? `running, pid ${pid}` : "stopped"}  log: ${logPath(name)}`,
         );
       }
       return;

@@ -14,6 +14,7 @@ import {
   dynamicZone,
   endpoints,
   exampleRecords,
+  lifecyclePebble,
   pebbleBlockedName,
   ports,
   stackDir,
@@ -297,8 +298,11 @@ async function dohAnswers(): Promise<boolean> {
 
 export const stackServices = ["pebble", "dnsmasq", "challtestsrv", "dnss"] as const;
 
+/** What the tests add to the stack: the ACME client's Pebble and the certificate objects'. */
+export const testServices = [testPebble.name, lifecyclePebble.name] as const;
+
 export function stackIsRunning(options: { forTests?: boolean } = {}): boolean {
-  return [...stackServices, ...(options.forTests ? [testPebble.name] : [])].every(
+  return [...stackServices, ...(options.forTests ? testServices : [])].every(
     (n) => runningPid(n) !== undefined,
   );
 }
@@ -320,12 +324,20 @@ export async function startStack(options: { forTests?: boolean } = {}): Promise<
           httpPort: ports.challtestsrvHttp01,
         })
       : undefined,
+    options.forTests
+      ? startPebble({
+          name: lifecyclePebble.name,
+          acmePort: ports.lifecyclePebbleAcme,
+          managementPort: ports.lifecyclePebbleManagement,
+          env: { PEBBLE_VA_ALWAYS_VALID: "1" },
+        })
+      : undefined,
   ]);
 }
 
 export async function stopStack(): Promise<string[]> {
   const stopped: string[] = [];
-  for (const name of [testPebble.name, "pebble", "dnss", "dnsmasq", "challtestsrv"]) {
+  for (const name of [...testServices, "pebble", "dnss", "dnsmasq", "challtestsrv"]) {
     if (await stopDaemon(name)) stopped.push(name);
   }
   return stopped;

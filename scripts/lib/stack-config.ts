@@ -33,6 +33,9 @@ export const ports = {
   /** A worker and a Pebble of their own for the Cloudflare deployer's e2e test. */
   cloudflareWorker: 5006,
   cloudflarePebbleAcme: 14200,
+  /** A Pebble that finds every challenge valid, for certificate objects driven inside workerd. */
+  lifecyclePebbleAcme: 14300,
+  lifecyclePebbleManagement: 14315,
 } as const;
 
 /** Names the static test zone serves (dnsmasq). All answer 127.0.0.1, IPv4 only (Pebble dials AAAA first). */
@@ -73,6 +76,17 @@ export const testPebble = {
   directory: `https://127.0.0.1:${ports.testPebbleAcme}/dir`,
   management: `https://127.0.0.1:${ports.testPebbleManagement}`,
   blockedName: pebbleBlockedName,
+} as const;
+
+/**
+ * The Pebble of the workers tests' certificate objects: nothing inside workerd can answer
+ * HTTP-01 for them, so it takes every challenge as valid (PEBBLE_VA_ALWAYS_VALID). HTTP-01 at the
+ * edge is tested against real validation elsewhere (test/workers/http01.test.ts, the e2e tests).
+ */
+export const lifecyclePebble = {
+  name: "pebble-lifecycle",
+  directory: `https://127.0.0.1:${ports.lifecyclePebbleAcme}/dir`,
+  management: `https://127.0.0.1:${ports.lifecyclePebbleManagement}`,
 } as const;
 
 export const caCertificatePath = `${stackDir}/ca/ca.pem`;

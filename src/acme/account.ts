@@ -1,6 +1,11 @@
-// Accounts (RFC 8555 §7.3): create one, or find the one that belongs to a key.
-import { type AcmeClient, parseJson } from "./client";
-import { type AccountKey, type ExternalAccountBinding, signExternalAccountBinding } from "./jws";
+// Accounts (RFC 8555 §7.3): create one, find the one that belongs to a key, read one.
+import { type AcmeClient, parseJson, type Signer } from "./client";
+import {
+  type AccountKey,
+  type ExternalAccountBinding,
+  postAsGet,
+  signExternalAccountBinding,
+} from "./jws";
 import { AcmeProtocolError } from "./problem";
 import { type Account, AccountSchema, type Fetched } from "./types";
 
@@ -39,6 +44,18 @@ export async function newAccount(
 export async function findAccount(client: AcmeClient, key: AccountKey): Promise<Fetched<Account>> {
   const directory = await client.directory();
   return accountResponse(client, key, directory.newAccount, { onlyReturnExisting: true });
+}
+
+/** §7.3: the account itself, read with POST-as-GET to its URL (its `orders` URL among it). */
+export async function getAccount(client: AcmeClient, signer: Signer): Promise<Fetched<Account>> {
+  const url = signer.accountUrl;
+  if (!url) throw new AcmeProtocolError("no account URL to read", client.directoryUrl);
+  const response = await client.post(url, signer, postAsGet);
+  return {
+    resource: parseJson(response, AccountSchema, "account", url),
+    url,
+    retryAfter: response.retryAfter,
+  };
 }
 
 async function accountResponse(

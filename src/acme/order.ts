@@ -1,5 +1,8 @@
-// Orders (RFC 8555 §7.4): place one, look at it, finalize it with a CSR. Nothing here waits:
+// Orders (RFC 8555 §7.4): place one, look at it, list an account's, finalize one with a CSR.
+// Nothing here waits:
 // each call returns the order and the server's Retry-After; the caller decides when to look again.
+
+import { z } from "zod";
 import { base64Url } from "../util/encoding";
 import { type AcmeClient, parseJson, type Signer } from "./client";
 import { postAsGet } from "./jws";
@@ -76,4 +79,26 @@ export async function finalizeOrder(
     url: order.url,
     retryAfter: response.retryAfter,
   };
+}
+
+const OrdersListSchema = z.looseObject({ orders: z.array(z.string()) });
+
+/**
+ * §7.1.2.1: the account's orders, from its `orders` URL, following Link rel="next" for at most
+ * `maxPages` pages (a shared account's list can be long; a caller wants its newest entries).
+ */
+export async function listOrders(
+  client: AcmeClient,
+  signer: Signer,
+  ordersUrl: string,
+  maxPages = 3,
+): Promise<string[]> {
+  const urls: string[] = [];
+  let next: string | undefined = ordersUrl;
+  for (let page = 0; next && page < maxPages; page++) {
+    const response = await client.post(next, signer, postAsGet);
+    urls.push(...parseJson(response, OrdersListSchema, "orders list", next).orders);
+    next = response.links.find((l) => l.rel === "next")?.url;
+  }
+  return urls;
 }

@@ -2,14 +2,16 @@
 // most), then reports what it found as an Outcome for machine.ts. Every step first reads the
 // CA's current view (the order, the authorization), so running it twice, or after a restart in
 // the middle, does no harm. Storage and the CA account come in through StepContext.
+
+import { getAccount } from "../acme/account";
 import { ariCertificateId, getRenewalInfo, RenewalInfoUnavailableError } from "../acme/ari";
 import { answerChallenge, findChallenge, getAuthorization } from "../acme/authorization";
 import { downloadCertificate } from "../acme/certificate";
 import type { AcmeClient, Signer } from "../acme/client";
 import { keyAuthorization } from "../acme/jws";
-import { finalizeOrder, getOrder, newOrder } from "../acme/order";
+import { finalizeOrder, getOrder, listOrders, newOrder } from "../acme/order";
 import { AcmeProblem, parseProblem } from "../acme/problem";
-import type { Order } from "../acme/types";
+import type { Fetched, Order } from "../acme/types";
 import type { Deployer } from "../deploy/deployer";
 import { parseCertificate } from "../pki/certificate";
 import { createCsr } from "../pki/csr";
@@ -43,6 +45,13 @@ export interface CertificateStore {
   putCertificate(certificate: StoredCertificate): void;
   certificate(serial: string): (StoredCertificate & { wrappedKey: string }) | null;
   activate(serial: string): void;
+  /**
+   * Whether an order may have been placed and not recorded: noted before newOrder is sent, and
+   * cleared by the object once a state with the order is stored.
+   */
+  orderRequested(): boolean;
+  noteOrderRequested(): void;
+  clearOrderRequested(): void;
 }
 
 export interface StepContext {
@@ -108,6 +117,13 @@ async function perform(state: CertificateState, context: StepContext): Promise<O
       }
       const { client, signer } = await context.acme();
       const identifiers = [{ type: "dns", value: domain }];
+      // A run that stopped between the CA's answer and the state's write placed an order we
+      // never recorded: carry on with it rather than place a second one.
+      if (context.store.orderRequested()) {
+        const found = await liveOrderFor(client, signer, domain);
+        if (found) return orderedOutcome(found, undefined);
+      }
+      context.store.noteOrderRequested();
       // A renewal names the certificate it replaces when the CA speaks ARI (RFC 9773 §5); such
       // renewals are exempt from Let's Encrypt's rate limits.
       const replaces =
@@ -117,28 +133,19 @@ async function perform(state: CertificateState, context: StepContext): Promise<O
       const placed = await newOrder(client, signer, {
         identifiers,
         ...(replaces ? { replaces } : {}),
-      }).catch((error: unknown) => {
-        // Already replaced (by an order an earlier run placed and lost): order without it.
-        if (replaces && error instanceof AcmeProblem && error.is("alreadyReplaced"))
-          return newOrder(client, signer, { identifiers });
-        throw error;
-      });
-      const { status } = placed.resource;
-      if (status === "invalid") return orderFailure(placed.resource);
-      return {
-        kind: "ordered",
-        status,
-        order: {
-          url: placed.url,
-          authorizations: placed.resource.authorizations,
-          finalize: placed.resource.finalize,
-          ...(placed.resource.certificate ? { certificate: placed.resource.certificate } : {}),
-        },
-        ...retryAfter(placed.retryAfter),
-        ...((placed.resource.replaces ?? replaces)
-          ? { replaces: placed.resource.replaces ?? replaces }
-          : {}),
-      };
+      })
+        .catch((error: unknown) => {
+          // Already replaced (by an order an earlier run placed and lost): order without it.
+          if (replaces && error instanceof AcmeProblem && error.is("alreadyReplaced"))
+            return newOrder(client, signer, { identifiers });
+          throw error;
+        })
+        .catch((error: unknown) => {
+          // The CA answered with a problem: it placed nothing, so there is nothing to look for.
+          if (error instanceof AcmeProblem) context.store.clearOrderRequested();
+          throw error;
+        });
+      return orderedOutcome(placed, replaces);
     }
     case "authorize":
     case "await_authorization": {
@@ -302,6 +309,52 @@ async function perform(state: CertificateState, context: StepContext): Promise<O
     default:
       return exhaustive(state.phase);
   }
+}
+
+/** What an order placed (or found again) means for the lifecycle. */
+function orderedOutcome(placed: Fetched<Order>, replaces: string | undefined): Outcome {
+  const { status } = placed.resource;
+  if (status === "invalid") return orderFailure(placed.resource);
+  return {
+    kind: "ordered",
+    status,
+    order: {
+      url: placed.url,
+      authorizations: placed.resource.authorizations,
+      finalize: placed.resource.finalize,
+      ...(placed.resource.certificate ? { certificate: placed.resource.certificate } : {}),
+    },
+    ...retryAfter(placed.retryAfter),
+    ...((placed.resource.replaces ?? replaces)
+      ? { replaces: placed.resource.replaces ?? replaces }
+      : {}),
+  };
+}
+
+/** Orders of the account read when looking for one a lost run placed: the newest first. */
+const ordersLookedAt = 20;
+
+/**
+ * A pending or ready order for exactly `domain` among the account's newest orders, when the CA
+ * lists them (RFC 8555 §7.1.2.1; Pebble does). Let's Encrypt does not list orders, and reuses a
+ * pending order for the same names itself, so placing again there costs no second order.
+ */
+async function liveOrderFor(
+  client: AcmeClient,
+  signer: Signer,
+  domain: string,
+): Promise<Fetched<Order> | null> {
+  const ordersUrl = (await getAccount(client, signer)).resource.orders;
+  if (!ordersUrl) return null;
+  const urls = (await listOrders(client, signer, ordersUrl)).slice(-ordersLookedAt).reverse();
+  for (const url of urls) {
+    const order = await getOrder(client, signer, url);
+    const { status, identifiers } = order.resource;
+    const names = identifiers.map((i) => i.value);
+    if ((status === "pending" || status === "ready") && names.length === 1 && names[0] === domain)
+      return order;
+  }
+  return null;
 }
 
 /**

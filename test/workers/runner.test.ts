@@ -60,6 +60,16 @@ class MemoryStore implements CertificateStore {
   activate(serial: string) {
     this.active = serial;
   }
+  requested = false;
+  orderRequested() {
+    return this.requested;
+  }
+  noteOrderRequested() {
+    this.requested = true;
+  }
+  clearOrderRequested() {
+    this.requested = false;
+  }
   /** Makes challtestsrv answer every stored token (what the edge does for the object). */
   async publish(): Promise<void> {
     for (const [token, content] of this.challenges) {
@@ -192,7 +202,7 @@ describe("the step runner against a CA", () => {
     // when the CA's validator is slower than our poll.
     let stale = 0;
     const h = await harness(async (sent, response) => {
-      if (sent.url.includes("/authZ/") && sent.method === "POST" && stale === 0) {
+      if (sent.url.includes("/authZ/") && response.status === 200 && stale === 0) {
         const authorization = (await response.clone().json()) as {
           status: string;
           challenges: { status: string }[];

@@ -1,0 +1,94 @@
+// A domain's certificate object under stops and a failing mirror, run as the runtime runs it
+// (test/workers/lifecycle-harness.ts): whichever storage write it dies at, it comes back from
+// storage and the domain reaches valid with one order at the CA and one certificate, nothing half
+// done; a D1 mirror write that fails after the object committed is repaired without anyone asking.
+import { runDurableObjectAlarm } from "cloudflare:test";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { phases } from "../../src/issuance/state";
+import { newAccount } from "./helpers";
+import {
+  alarmOf,
+  breakMirror,
+  CaWire,
+  managedDomain,
+  mirrored,
+  restart,
+  type Stub,
+  settle,
+  stopAt,
+  storedChallenges,
+  until,
+} from "./lifecycle-harness";
+
+let wire: CaWire;
+beforeEach(() => {
+  wire = new CaWire().install();
+});
+afterEach(() => wire.uninstall());
+
+/** What a user sees at the end: valid, one order, one certificate, nothing left half done. */
+async function expectIssuedOnce(domain: string, stub: Stub) {
+  const view = await stub.view();
+  expect(view).toMatchObject({ status: "valid", step: "installed", error: null });
+  expect(view.history.map((h) => h.status)).toEqual(["active"]);
+  expect(wire.orders.get(domain)).toBe(1);
+  expect(await storedChallenges(stub)).toBe(0);
+  // The API shows the object's state.
+  expect(await mirrored(domain)).toMatchObject({
+    tls_status: "valid",
+    tls_step: "installed",
+    tls_expires_at: view.current?.notAfter,
+    tls_error_code: null,
+  });
+}
+
+const steps = phases.filter((p) => p !== "idle" && p !== "installed");
+
+describe("a certificate object that stops", () => {
+  it.each(
+    steps.flatMap((phase) => [
+      [phase, "after the state write"] as const,
+      [phase, "before the state write"] as const,
+    ]),
+  )("at %s, %s, comes back and issues once", { timeout: 30_000 }, async (phase, when) => {
+    const account = await newAccount();
+    const { domain, stub } = await managedDomain(account.accountId);
+    // The step's own writes (a challenge token, a key, a certificate) go through; the object
+    // dies at the write of the state the step ends in, or at the write just after it.
+    let stateWritten = false;
+    const stop = await stopAt(stub, (write) => {
+      if (stateWritten) return true;
+      const endsStep = /^\s*INSERT INTO lifecycle/i.test(write.query) && write.phase === phase;
+      if (endsStep && when === "before the state write") return true;
+      if (endsStep) stateWritten = true;
+      return false;
+    });
+    await stub.enable(domain, "us");
+    await until(`a stop at ${phase}`, stop.stopped);
+    const back = await restart(domain);
+    await settle(back);
+    await expectIssuedOnce(domain, back);
+  });
+});
+
+describe("the D1 mirror", () => {
+  it("shows the object's state again once a failed mirror write can go through", {
+    timeout: 30_000,
+  }, async () => {
+    const account = await newAccount();
+    const { domain, stub } = await managedDomain(account.accountId, "mirror");
+    // D1 refuses the mirror from the start; the object goes on, and commits its own state.
+    await breakMirror(stub);
+    await stub.enable(domain, "us");
+    await until("the certificate", async () => (await stub.view()).status === "valid");
+    expect((await mirrored(domain))?.tls_status).toBe("pending");
+    // The object asks again by itself soon (well within a sweep tick's minute).
+    const alarm = await alarmOf(stub);
+    expect(alarm).not.toBeNull();
+    expect((alarm as number) - Date.now()).toBeLessThanOrEqual(10_000);
+    // D1 answers again (a new instance has the runtime's own binding): the retry mirrors.
+    const back = await restart(domain);
+    await runDurableObjectAlarm(back);
+    await expectIssuedOnce(domain, back);
+  });
+});
