@@ -18,9 +18,14 @@ import { issueCertificate } from "../../test/support/acme-driver";
 import { updateReadmeBlock } from "../lib/bench";
 import { findBinary, startPebble, startStack } from "../lib/local-stack";
 import { stopDaemon } from "../lib/processes";
-import { caCertificatePath, dynamicZone } from "../lib/stack-config";
+import { caCertificatePath, dynamicZone, ports } from "../lib/stack-config";
 
-const pebble = { name: "pebble-bench", acmePort: 14500, managementPort: 14515, httpPort: 5005 };
+const pebble = {
+  name: "pebble-bench",
+  acmePort: ports.benchPebbleAcme,
+  managementPort: ports.benchPebbleAcme + 15,
+  httpPort: 5005,
+};
 const directory = `https://127.0.0.1:${pebble.acmePort}/dir`;
 /** The fast first poll: a setting, here for a local CA that validates at once. */
 const pollPolicy = { firstDelayMs: 20, maxDelayMs: 1000 };

@@ -34,8 +34,14 @@ export const ports = {
   cloudflareWorker: 5006,
   cloudflarePebbleAcme: 14200,
   /** A Pebble that finds every challenge valid, for certificate objects driven inside workerd. */
-  lifecyclePebbleAcme: 14300,
-  lifecyclePebbleManagement: 14315,
+  lifecyclePebbleAcme: 14330,
+  lifecyclePebbleManagement: 14345,
+  /** Pebbles of the ACME client's e2e tests, each with one setting changed (management on +15). */
+  nonceRejectPebbleAcme: 14230,
+  eabPebbleAcme: 14260,
+  altRootsPebbleAcme: 14400,
+  /** bench:issuance's own Pebble. */
+  benchPebbleAcme: 14500,
 } as const;
 
 /** Names the static test zone serves (dnsmasq). All answer 127.0.0.1, IPv4 only (Pebble dials AAAA first). */

@@ -2,7 +2,7 @@
 // all nonces, one requiring External Account Binding, one offering alternate chains. Every
 // issued chain is checked with `openssl verify` against Pebble's root, for the name asked.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { testPebble } from "../../scripts/lib/stack-config";
+import { ports, testPebble } from "../../scripts/lib/stack-config";
 import { findAccount, newAccount } from "../../src/acme/account";
 import { deactivateAuthorization, getAuthorization } from "../../src/acme/authorization";
 import { revokeCertificate } from "../../src/acme/certificate";
@@ -129,7 +129,7 @@ describe("against the test Pebble", () => {
 describe("with half of all nonces rejected (PEBBLE_WFE_NONCEREJECT=50)", () => {
   let pebble: TestPebble;
   beforeAll(async () => {
-    pebble = await startTestPebble("pebble-noncereject", 14200, {
+    pebble = await startTestPebble("pebble-noncereject", ports.nonceRejectPebbleAcme, {
       env: { PEBBLE_WFE_NONCEREJECT: "50" },
     });
   });
@@ -164,7 +164,7 @@ describe("with External Account Binding required", () => {
   let pebble: TestPebble;
   const hmacKey = base64Url(crypto.getRandomValues(new Uint8Array(32)));
   beforeAll(async () => {
-    pebble = await startTestPebble("pebble-eab", 14300, {
+    pebble = await startTestPebble("pebble-eab", ports.eabPebbleAcme, {
       config: {
         externalAccountBindingRequired: true,
         externalAccountMACKeys: { "kid-1": hmacKey },
@@ -215,7 +215,7 @@ describe("with External Account Binding required", () => {
 describe("with alternate chains (PEBBLE_ALTERNATE_ROOTS=1)", () => {
   let pebble: TestPebble;
   beforeAll(async () => {
-    pebble = await startTestPebble("pebble-altroots", 14400, {
+    pebble = await startTestPebble("pebble-altroots", ports.altRootsPebbleAcme, {
       env: { PEBBLE_ALTERNATE_ROOTS: "1" },
     });
   });
