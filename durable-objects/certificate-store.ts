@@ -4,30 +4,35 @@
 import type { CertificateStore, StoredCertificate } from "../src/issuance/runner";
 import type { CertificateState, TransitionEvent } from "../src/issuance/state";
 
+// Each version's statements can run again (IF NOT EXISTS): an object that stopped between a
+// statement and the version's record finishes the job on its next start.
 const schema: readonly string[][] = [
   [
-    "CREATE TABLE lifecycle (id INTEGER PRIMARY KEY CHECK (id = 1), state TEXT NOT NULL, revision INTEGER NOT NULL)",
-    "CREATE TABLE challenges (token TEXT PRIMARY KEY, key_authorization TEXT NOT NULL, created_at TEXT NOT NULL)",
-    "CREATE TABLE keys (id TEXT PRIMARY KEY, wrapped TEXT NOT NULL, order_url TEXT NOT NULL, created_at TEXT NOT NULL)",
-    `CREATE TABLE certificates (
+    "CREATE TABLE IF NOT EXISTS lifecycle (id INTEGER PRIMARY KEY CHECK (id = 1), state TEXT NOT NULL, revision INTEGER NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS challenges (token TEXT PRIMARY KEY, key_authorization TEXT NOT NULL, created_at TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS keys (id TEXT PRIMARY KEY, wrapped TEXT NOT NULL, order_url TEXT NOT NULL, created_at TEXT NOT NULL)",
+    `CREATE TABLE IF NOT EXISTS certificates (
        serial TEXT PRIMARY KEY, key_id TEXT NOT NULL REFERENCES keys (id), chain_pem TEXT NOT NULL,
        not_before TEXT NOT NULL, not_after TEXT NOT NULL, issuer TEXT, names TEXT NOT NULL,
        order_url TEXT NOT NULL, status TEXT NOT NULL, created_at TEXT NOT NULL, deployed_at TEXT)`,
-    `CREATE TABLE events (
+    `CREATE TABLE IF NOT EXISTS events (
        id INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, from_phase TEXT NOT NULL, to_phase TEXT NOT NULL,
        status TEXT NOT NULL, reason TEXT NOT NULL, error_code TEXT)`,
   ],
   [
     // A deleted domain whose removal from the TLS edge has not succeeded yet.
-    "CREATE TABLE retirement (id INTEGER PRIMARY KEY CHECK (id = 1), domain TEXT NOT NULL, attempts INTEGER NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS retirement (id INTEGER PRIMARY KEY CHECK (id = 1), domain TEXT NOT NULL, attempts INTEGER NOT NULL)",
   ],
   [
     // Whether the edge routes the domain to us (routed), or when to try again (next_at, ms).
-    "CREATE TABLE edge_route (id INTEGER PRIMARY KEY CHECK (id = 1), domain TEXT NOT NULL, routed INTEGER NOT NULL, attempts INTEGER NOT NULL, next_at INTEGER)",
+    "CREATE TABLE IF NOT EXISTS edge_route (id INTEGER PRIMARY KEY CHECK (id = 1), domain TEXT NOT NULL, routed INTEGER NOT NULL, attempts INTEGER NOT NULL, next_at INTEGER)",
   ],
   [
-    // An order may have been placed and not recorded (noted before newOrder is sent).
-    "CREATE TABLE order_request (id INTEGER PRIMARY KEY CHECK (id = 1), at TEXT NOT NULL)",
+    // The object's open order: noted before newOrder is sent (url NULL: it may have been placed
+    // and not recorded), then its URL; gone once its certificate is downloaded. Kept when the
+    // lifecycle drops the order (managed HTTPS off, the domain deleted), so that the next
+    // attempt carries on with it while the CA still has it live, rather than place another.
+    "CREATE TABLE IF NOT EXISTS open_order (id INTEGER PRIMARY KEY CHECK (id = 1), url TEXT, noted_at TEXT NOT NULL)",
   ],
 ];
 
@@ -87,24 +92,28 @@ export class SqlCertificateStore implements CertificateStore {
       "INSERT INTO lifecycle (id, state, revision) VALUES (1, ?1, 1) ON CONFLICT (id) DO UPDATE SET state = ?1, revision = revision + 1",
       JSON.stringify(state),
     );
-    // The order is recorded now: nothing placed is left unrecorded.
-    if (state.order) this.clearOrderRequested();
+    // Without an order in progress no challenge is waiting: none stays answerable at the edge.
+    if (!state.order) this.clearChallenges();
     return true;
   }
 
-  clearOrderRequested(): void {
-    this.sql.exec("DELETE FROM order_request");
+  openOrder(): { url: string | null } | null {
+    const row = this.sql
+      .exec<{ url: string | null }>("SELECT url FROM open_order WHERE id = 1")
+      .toArray()[0];
+    return row ? { url: row.url } : null;
   }
 
-  orderRequested(): boolean {
-    return this.sql.exec("SELECT 1 FROM order_request WHERE id = 1").toArray().length > 0;
-  }
-
-  noteOrderRequested(): void {
+  noteOpenOrder(url: string | null): void {
     this.sql.exec(
-      "INSERT INTO order_request (id, at) VALUES (1, ?1) ON CONFLICT (id) DO UPDATE SET at = ?1",
+      "INSERT INTO open_order (id, url, noted_at) VALUES (1, ?1, ?2) ON CONFLICT (id) DO UPDATE SET url = ?1, noted_at = ?2",
+      url,
       new Date().toISOString(),
     );
+  }
+
+  clearOpenOrder(): void {
+    this.sql.exec("DELETE FROM open_order");
   }
 
   record(event: TransitionEvent): void {

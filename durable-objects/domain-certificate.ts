@@ -111,8 +111,7 @@ export class DomainCertificate extends DurableObject<Env> {
       this.#store.retirement() !== null ||
       this.#store.edgeRoute() !== null;
     await this.ctx.storage.deleteAlarm();
-    await this.ctx.storage.deleteAll();
-    this.#store = new SqlCertificateStore(this.ctx.storage.sql);
+    await this.#forgetAllButOpenOrder();
     if (name && deployed) {
       // Off the edge from the alarm, right away: the caller (an API request) does not wait.
       this.#store.setRetirement(name, 0);
@@ -206,7 +205,24 @@ export class DomainCertificate extends DurableObject<Env> {
     return this.#store.events(Math.min(Math.max(limit, 1), 500));
   }
 
+  /**
+   * One step at a time: an alarm that arrives while another is still performing its step (an
+   * RPC-driven alarm in tests, or whatever a runtime might do) leaves it to that one, which
+   * re-arms when it is done. Two steps side by side would send the CA the same request twice.
+   */
   override async alarm(): Promise<void> {
+    if (this.#stepping) return;
+    this.#stepping = true;
+    try {
+      await this.#alarm();
+    } finally {
+      this.#stepping = false;
+    }
+  }
+
+  #stepping = false;
+
+  async #alarm(): Promise<void> {
     const retiring = this.#store.retirement();
     if (retiring) return this.#retire(retiring.domain, retiring.attempts);
     const route = this.#store.edgeRoute();
@@ -370,12 +386,22 @@ export class DomainCertificate extends DurableObject<Env> {
     }
   }
 
+  /**
+   * Forgets everything (keys included) but the open order, which outlives the domain: a domain
+   * created again carries on with it while the CA still has it live.
+   */
+  async #forgetAllButOpenOrder(): Promise<void> {
+    const open = this.#store.openOrder();
+    await this.ctx.storage.deleteAll();
+    this.#store = new SqlCertificateStore(this.ctx.storage.sql);
+    if (open) this.#store.noteOpenOrder(open.url);
+  }
+
   /** Takes a deleted domain off the edge; on failure, notes it and tries again later. */
   async #retire(domain: string, attempts: number): Promise<void> {
     try {
       await deployerFor(this.env).remove(domain);
-      await this.ctx.storage.deleteAll();
-      this.#store = new SqlCertificateStore(this.ctx.storage.sql);
+      await this.#forgetAllButOpenOrder();
     } catch (error) {
       const next = attempts + 1;
       logProblem("edge_removal_failed", { domain, attempts: next, message: messageOf(error) });

@@ -85,13 +85,14 @@ const OrdersListSchema = z.looseObject({ orders: z.array(z.string()) });
 
 /**
  * §7.1.2.1: the account's orders, from its `orders` URL, following Link rel="next" for at most
- * `maxPages` pages (a shared account's list can be long; a caller wants its newest entries).
+ * `maxPages` pages. The RFC sets no order: Pebble lists the oldest first, so a caller wanting the
+ * newest looks at both ends of what it gets.
  */
 export async function listOrders(
   client: AcmeClient,
   signer: Signer,
   ordersUrl: string,
-  maxPages = 3,
+  maxPages = 50,
 ): Promise<string[]> {
   const urls: string[] = [];
   let next: string | undefined = ordersUrl;

@@ -9,6 +9,7 @@ import { ConfigError } from "../config";
 import type { EligibilityReport } from "../issuance/eligibility";
 import { KeyRingError } from "../pki/key-ring";
 import { logProblem } from "../util/log";
+import { ObjectUnavailableError } from "../workflows/certificate-lifecycle";
 
 /** SparkPost's extended error codes, where one fits; see its API reference. */
 export const sparkPostCodes = {
@@ -170,6 +171,21 @@ export function handleError(error: Error, c: Context): Response {
     );
   }
   if (error instanceof ConfigError) return misconfigured(error);
+  if (error instanceof ObjectUnavailableError) {
+    // Logged where it happened; every call that reaches an object is safe to repeat.
+    return errorResponse(
+      c,
+      new ApiError(
+        503,
+        {
+          message: "service unavailable",
+          code: sparkPostCodes.unavailable,
+          description: `The certificate lifecycle of ${error.domain} did not answer in time; try again in a few seconds. What this call changed before is kept, and repeating it is safe.`,
+        },
+        { "retry-after": "5" },
+      ),
+    );
+  }
   // A key ring secret that is missing or malformed is configuration too (the message names the
   // variable, never key material).
   if (error instanceof KeyRingError) return misconfigured(new ConfigError(error.message));

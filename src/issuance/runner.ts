@@ -46,12 +46,12 @@ export interface CertificateStore {
   certificate(serial: string): (StoredCertificate & { wrappedKey: string }) | null;
   activate(serial: string): void;
   /**
-   * Whether an order may have been placed and not recorded: noted before newOrder is sent, and
-   * cleared by the object once a state with the order is stored.
+   * The object's open order, kept across attempts (and a deletion) until its certificate is
+   * downloaded: `url` null when newOrder was sent and its answer may have been lost.
    */
-  orderRequested(): boolean;
-  noteOrderRequested(): void;
-  clearOrderRequested(): void;
+  openOrder(): { url: string | null } | null;
+  noteOpenOrder(url: string | null): void;
+  clearOpenOrder(): void;
 }
 
 export interface StepContext {
@@ -117,13 +117,18 @@ async function perform(state: CertificateState, context: StepContext): Promise<O
       }
       const { client, signer } = await context.acme();
       const identifiers = [{ type: "dns", value: domain }];
-      // A run that stopped between the CA's answer and the state's write placed an order we
-      // never recorded: carry on with it rather than place a second one.
-      if (context.store.orderRequested()) {
-        const found = await liveOrderFor(client, signer, domain);
+      // An order of an earlier attempt that the CA still has live (managed HTTPS switched off
+      // and on, the domain deleted and re-created, a stop before its answer was recorded): carry
+      // on with it. A new order only when there is none, or it is invalid or gone.
+      const open = context.store.openOrder();
+      if (open) {
+        const found = open.url
+          ? await reusableOrder(client, signer, open.url, domain)
+          : await liveOrderFor(client, signer, domain);
         if (found) return orderedOutcome(found, undefined);
+        context.store.clearOpenOrder();
       }
-      context.store.noteOrderRequested();
+      context.store.noteOpenOrder(null);
       // A renewal names the certificate it replaces when the CA speaks ARI (RFC 9773 §5); such
       // renewals are exempt from Let's Encrypt's rate limits.
       const replaces =
@@ -142,9 +147,10 @@ async function perform(state: CertificateState, context: StepContext): Promise<O
         })
         .catch((error: unknown) => {
           // The CA answered with a problem: it placed nothing, so there is nothing to look for.
-          if (error instanceof AcmeProblem) context.store.clearOrderRequested();
+          if (error instanceof AcmeProblem) context.store.clearOpenOrder();
           throw error;
         });
+      context.store.noteOpenOrder(placed.url);
       return orderedOutcome(placed, replaces);
     }
     case "authorize":
@@ -285,6 +291,8 @@ async function perform(state: CertificateState, context: StepContext): Promise<O
         names: leaf.dnsNames,
         orderUrl: orderRef.url,
       });
+      // The order is done: the next one (a renewal) is a new order.
+      context.store.clearOpenOrder();
       return { kind: "downloaded", certificate };
     }
     case "deploy": {
@@ -331,7 +339,36 @@ function orderedOutcome(placed: Fetched<Order>, replaces: string | undefined): O
   };
 }
 
-/** Orders of the account read when looking for one a lost run placed: the newest first. */
+/**
+ * The open order, if the CA still has it for exactly `domain` and it can lead to a certificate
+ * (pending, ready, processing, or valid with its certificate not yet downloaded).
+ */
+async function reusableOrder(
+  client: AcmeClient,
+  signer: Signer,
+  url: string,
+  domain: string,
+): Promise<Fetched<Order> | null> {
+  let order: Fetched<Order>;
+  try {
+    order = await getOrder(client, signer, url);
+  } catch (error) {
+    // Gone (expired and deleted, or a CA that forgot it): a new order.
+    if (isLostResource(error) || (error instanceof AcmeProblem && error.status === 404))
+      return null;
+    throw error;
+  }
+  const names = order.resource.identifiers.map((i) => i.value);
+  if (names.length !== 1 || names[0] !== domain) return null;
+  if (order.resource.status === "invalid") return null;
+  if (order.resource.expires && Date.parse(order.resource.expires) <= Date.now()) return null;
+  return order;
+}
+
+/**
+ * Orders of the account read when looking for one a lost run placed: this many from each end of
+ * its list (the RFC does not say which end is the newest).
+ */
 const ordersLookedAt = 20;
 
 /**
@@ -346,7 +383,10 @@ async function liveOrderFor(
 ): Promise<Fetched<Order> | null> {
   const ordersUrl = (await getAccount(client, signer)).resource.orders;
   if (!ordersUrl) return null;
-  const urls = (await listOrders(client, signer, ordersUrl)).slice(-ordersLookedAt).reverse();
+  const listed = await listOrders(client, signer, ordersUrl);
+  const urls = [
+    ...new Set([...listed.slice(-ordersLookedAt).reverse(), ...listed.slice(0, ordersLookedAt)]),
+  ];
   for (const url of urls) {
     const order = await getOrder(client, signer, url);
     const { status, identifiers } = order.resource;

@@ -19,8 +19,15 @@ export async function eligibilityOf(
 ): Promise<EligibilityReport> {
   const config = loadConfig(env);
   const resolver = createDohResolver({ url: config.dohUrl });
-  // The account URL matters only to CAA accounturi records; do not create an account to check.
-  const accountUri = (await acmeAccountStub(env).knownAccountUrl()) ?? undefined;
+  // The account URL matters only to CAA accounturi records; do not create an account to check,
+  // nor fail the checks when the account's object does not answer.
+  const accountUri =
+    (await acmeAccountStub(env)
+      .knownAccountUrl()
+      .catch((error: unknown) => {
+        logProblem("acme_account_unavailable", { message: messageOf(error) });
+        return null;
+      })) ?? undefined;
   return checkEligibility(
     domain.domain,
     eligibilityContextFor(
@@ -38,21 +45,51 @@ export async function eligibilityOf(
   );
 }
 
+/**
+ * The domain's certificate object did not answer a call (it was reset, overloaded, or failed in
+ * the middle): nothing the caller did wrong, and each call is safe to make again.
+ */
+export class ObjectUnavailableError extends Error {
+  override readonly name = "ObjectUnavailableError";
+  constructor(
+    readonly domain: string,
+    cause: unknown,
+  ) {
+    super(`the certificate object of ${domain} did not answer: ${messageOf(cause)}`);
+  }
+}
+
+type CertificateObject = ReturnType<typeof domainCertificateStub>;
+
+/** A call to the domain's object; its failure is an ObjectUnavailableError (logged). */
+export async function withCertificateObject<T>(
+  env: Env,
+  d: Pick<TrackingDomain, "domain" | "region">,
+  call: (object: CertificateObject) => Promise<T>,
+): Promise<T> {
+  try {
+    return await call(domainCertificateStub(env, d.domain, d.region));
+  } catch (error) {
+    logProblem("certificate_object_unavailable", { domain: d.domain, message: messageOf(error) });
+    throw new ObjectUnavailableError(d.domain, error);
+  }
+}
+
 export const startIssuance = (env: Env, d: Pick<TrackingDomain, "domain" | "region">) =>
-  domainCertificateStub(env, d.domain, d.region).enable(d.domain, d.region);
+  withCertificateObject(env, d, (object) => object.enable(d.domain, d.region));
 
 export const stopIssuance = (env: Env, d: Pick<TrackingDomain, "domain" | "region">) =>
-  domainCertificateStub(env, d.domain, d.region).disable();
+  withCertificateObject(env, d, (object) => object.disable());
 
 export const forgetCertificates = (env: Env, d: Pick<TrackingDomain, "domain" | "region">) =>
-  domainCertificateStub(env, d.domain, d.region).destroy(d.domain);
+  withCertificateObject(env, d, (object) => object.destroy(d.domain));
 
 /** Records a change to the domain in its events (GET …/certificate/events). */
 export const noteDomainEvent = (
   env: Env,
   d: Pick<TrackingDomain, "domain" | "region">,
   reason: string,
-) => domainCertificateStub(env, d.domain, d.region).note(d.domain, d.region, reason);
+) => withCertificateObject(env, d, (object) => object.note(d.domain, d.region, reason));
 
 /**
  * A verified domain must reach us through the edge (Cloudflare: a custom hostname), whatever its

@@ -2,7 +2,7 @@
 // domains), enabling managed HTTPS, and the certificate's state, history and transition events.
 // Ownership is checked in D1 first: another account's domain is a 404 like any unknown name.
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
-import { domainCertificateStub } from "../../../durable-objects/stubs";
+import type { domainCertificateStub } from "../../../durable-objects/stubs";
 import { awaitingCertificate, errorCodes, tlsStatuses } from "../../domains/model";
 import { updateTrackingDomain } from "../../domains/repository";
 import type { EligibilityCheck } from "../../issuance/eligibility";
@@ -11,6 +11,7 @@ import {
   eligibilityOf,
   noteDomainEvent,
   startIssuance,
+  withCertificateObject,
 } from "../../workflows/certificate-lifecycle";
 import type { AppEnv } from "../context";
 import { ownedDomain } from "../domain-lookup";
@@ -137,7 +138,7 @@ const routes = {
         resultsOf(CertificateStateSchema),
         "Issuance has started (or was already under way)",
       ),
-      ...errorResponses(400, 401, 403, 404, 422, 429),
+      ...errorResponses(400, 401, 403, 404, 422, 429, 503),
     },
   }),
   state: createRoute({
@@ -147,7 +148,7 @@ const routes = {
     request: { params: DomainParam },
     responses: {
       200: jsonContent(resultsOf(CertificateStateSchema), "State and history"),
-      ...errorResponses(400, 401, 403, 404),
+      ...errorResponses(400, 401, 403, 404, 503),
     },
   }),
   events: createRoute({
@@ -162,7 +163,7 @@ const routes = {
     },
     responses: {
       200: jsonContent(resultsOf(z.array(EventSchema)), "Transitions"),
-      ...errorResponses(400, 401, 403, 404),
+      ...errorResponses(400, 401, 403, 404, 503),
     },
   }),
 };
@@ -267,15 +268,14 @@ export function certificateRoutes(): OpenAPIHono<AppEnv> {
 
   app.openapi(routes.state, async (c) => {
     const domain = await ownedDomain(c, c.req.valid("param").domain);
-    const view = await domainCertificateStub(c.env, domain.domain, domain.region).view();
+    const view = await withCertificateObject(c.env, domain, (object) => object.view());
     return c.json({ results: presentState(domain.domain, view) }, 200);
   });
 
   app.openapi(routes.events, async (c) => {
     const domain = await ownedDomain(c, c.req.valid("param").domain);
-    const events = await domainCertificateStub(c.env, domain.domain, domain.region).events(
-      c.req.valid("query").limit ?? 100,
-    );
+    const limit = c.req.valid("query").limit ?? 100;
+    const events = await withCertificateObject(c.env, domain, (object) => object.events(limit));
     return c.json(
       {
         results: events.map((e) => ({

@@ -152,7 +152,7 @@ const routes = {
     request: { params: DomainParam, body: jsonBody(UpdateBody) },
     responses: {
       200: jsonContent(resultsOf(TrackingDomainSchema), "The updated domain"),
-      ...errorResponses(400, 401, 403, 404, 413, 415, 422, 429),
+      ...errorResponses(400, 401, 403, 404, 413, 415, 422, 429, 503),
     },
   }),
   delete: createRoute({
@@ -169,7 +169,7 @@ const routes = {
     request: { params: DomainParam },
     responses: {
       200: jsonContent(resultsOf(VerificationSchema), "What DNS says, and what that means"),
-      ...errorResponses(400, 401, 403, 404, 429),
+      ...errorResponses(400, 401, 403, 404, 429, 503),
     },
   }),
   claimRecord: createRoute({
