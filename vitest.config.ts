@@ -42,6 +42,9 @@ export default defineConfig(async () => {
                   EDGE_PULL_TOKEN: generatedToken(),
                   TEST_MIGRATIONS: migrations,
                   TEST_RATE_LIMITS: testRateLimits,
+                  LIFECYCLE_SOAK_SECONDS: process.env.LIFECYCLE_SOAK_SECONDS ?? "0",
+                  LIFECYCLE_REPLAY: process.env.LIFECYCLE_REPLAY ?? "",
+                  LIFECYCLE_TRACE: process.env.LIFECYCLE_TRACE ?? "",
                   // Where tests inside workerd find the test CA and the DNS/HTTP-01 test API.
                   TEST_PEBBLE_DIRECTORY: testPebble.directory,
                   TEST_PEBBLE_MANAGEMENT: testPebble.management,

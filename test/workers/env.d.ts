@@ -9,5 +9,11 @@ declare namespace Cloudflare {
     TEST_DYNAMIC_ZONE: string;
     /** The API rate limit per minute this project configures, lower than wrangler.toml's. */
     TEST_RATE_LIMITS: { lookups: number };
+    /** npm run test:soak: how long the lifecycle model test runs sequences (0: a fixed few). */
+    LIFECYCLE_SOAK_SECONDS: string;
+    /** "<seed>:<path>" of a failure the model test printed: replays that sequence alone. */
+    LIFECYCLE_REPLAY: string;
+    /** "1": the lifecycle model test prints each command as it starts. */
+    LIFECYCLE_TRACE: string;
   }
 }

@@ -8,12 +8,7 @@
 //   Object's do) and comes back from storage, as after an eviction or a deploy;
 // - D1: the mirror write fails while the object's own storage commits.
 // Tests and objects share one isolate in the workers pool, so patching fetch here patches theirs.
-import {
-  abortAllDurableObjects,
-  env,
-  runDurableObjectAlarm,
-  runInDurableObject,
-} from "cloudflare:test";
+import { abortAllDurableObjects, env, runInDurableObject } from "cloudflare:test";
 import { domainCertificateStub } from "../../durable-objects/stubs";
 import type { TlsStatus } from "../../src/domains/model";
 import { fromBase64Url, fromUtf8 } from "../../src/util/encoding";
@@ -52,10 +47,19 @@ export interface WireRequest {
   url: string;
   /** The JWS payload of a POST, decoded (empty for POST-as-GET). */
   payload: unknown;
+  at?: string;
+  /** What came back: the status, and the resource's status or the problem's type. */
+  answer?: string;
 }
 
-/** An answer the wire gives instead of the CA's: a response, or a network failure. */
-export type Fault = (request: WireRequest) => Response | "network" | Promise<Response | "network">;
+/**
+ * An answer the wire gives instead of the CA's: a response (perhaps the CA's own, changed:
+ * `forward` sends the request on), or a network failure.
+ */
+export type Fault = (
+  request: WireRequest,
+  forward: () => Promise<Response>,
+) => Response | "network" | Promise<Response | "network">;
 
 /** An ACME problem document, as a CA sends it. */
 export function problem(type: string, status: number, headers: Record<string, string> = {}) {
@@ -87,13 +91,18 @@ export class CaWire {
         payload: payloadOf(body),
       };
       this.requests.push(wire);
-      const fault = this.#faults.get(wire.kind)?.shift();
-      if (fault) {
-        const answer = await fault(wire);
-        if (answer === "network") throw new TypeError("wire: network connection lost");
-        return answer;
+      const forward = () => this.#original(request);
+      const taken = this.#stand ? await this.#stand(wire, forward) : null;
+      const fault = taken ? undefined : this.#faults.get(wire.kind)?.shift();
+      const response = taken ?? (fault ? await fault(wire, forward) : await forward());
+      wire.at = new Date().toISOString();
+      if (response === "network") {
+        wire.answer = "network failure";
+        throw new TypeError("wire: network connection lost");
       }
-      const response = await this.#original(request);
+      await this.#observe(wire, response);
+      const answered = (await jsonOf(response)) as { status?: unknown; type?: string } | null;
+      wire.answer = `${response.status} ${answered?.type ?? answered?.status ?? ""}`;
       if (wire.kind === "newOrder" && response.status === 201) {
         const name = (wire.payload as { identifiers?: { value: string }[] }).identifiers?.[0]
           ?.value;
@@ -108,15 +117,108 @@ export class CaWire {
     globalThis.fetch = this.#original;
   }
 
+  #stand:
+    | ((request: WireRequest, forward: () => Promise<Response>) => Promise<Response | null>)
+    | null = null;
+
+  /**
+   * Every request goes to `stand` first; what it answers (not null) is the answer, for as long as
+   * the wire is installed: a CA with features Pebble lacks (renewal information).
+   */
+  standIn(
+    stand: (request: WireRequest, forward: () => Promise<Response>) => Promise<Response | null>,
+  ): void {
+    this.#stand = stand;
+  }
+
   /** The next request of `kind` gets `fault`'s answer instead of the CA's. */
   fail(kind: AcmeKind, fault: Fault): void {
     this.#faults.set(kind, [...(this.#faults.get(kind) ?? []), fault]);
+  }
+
+  /** Per name, the orders placed, and whether the CA has since ended them (valid or invalid). */
+  readonly #placed = new Map<string, PlacedOrder[]>();
+  /** Per name, orders placed while an earlier one of the name was still live at the CA. */
+  readonly #overlaps = new Map<string, string[]>();
+
+  /** The orders placed for `name`, in order, and whether the CA ended them. */
+  placedOrders(name: string): readonly PlacedOrder[] {
+    return this.#placed.get(name) ?? [];
+  }
+
+  /** Orders of `name` that were placed while another of its orders was live (should be none). */
+  overlappingOrders(name: string): string[] {
+    return this.#overlaps.get(name) ?? [];
+  }
+
+  /** Learns from each answer: orders placed, and orders that ended (or whose authorization did). */
+  async #observe(wire: WireRequest, response: Response): Promise<void> {
+    if (response.status >= 300) return;
+    const body = (await jsonOf(response)) as OrderBody | null;
+    if (!body) return;
+    if (wire.kind === "newOrder" && response.status === 201) {
+      const name = body.identifiers?.[0]?.value ?? "";
+      const url = response.headers.get("location") ?? "";
+      const orders = this.#placed.get(name) ?? [];
+      if (orders.some((o) => !o.ended)) {
+        this.#overlaps.set(name, [...this.overlappingOrders(name), url]);
+      }
+      orders.push({
+        url,
+        finalize: body.finalize ?? "",
+        authorizations: body.authorizations ?? [],
+        ended: false,
+      });
+      this.#placed.set(name, orders);
+      return;
+    }
+    const status = body.status ?? "";
+    for (const orders of this.#placed.values()) {
+      for (const order of orders) {
+        const isOrder =
+          (wire.kind === "order" && order.url === wire.url) ||
+          (wire.kind === "finalize" && order.finalize === wire.url);
+        if (isOrder && (status === "valid" || status === "invalid")) order.ended = true;
+        const isAuthorization =
+          wire.kind === "authorization" && order.authorizations.includes(wire.url);
+        if (isAuthorization && ["invalid", "deactivated", "expired", "revoked"].includes(status))
+          order.ended = true;
+      }
+    }
   }
 
   /** Faults that found no request to answer yet. */
   pendingFaults(): number {
     return [...this.#faults.values()].reduce((n, list) => n + list.length, 0);
   }
+
+  /** The CA answers everything itself again. */
+  clearFaults(): void {
+    this.#faults.clear();
+  }
+}
+
+export interface PlacedOrder {
+  url: string;
+  finalize: string;
+  authorizations: string[];
+  ended: boolean;
+}
+
+interface OrderBody {
+  status?: string;
+  identifiers?: { value: string }[];
+  authorizations?: string[];
+  finalize?: string;
+}
+
+/** A JSON answer's body (an order, a problem), or null for anything else (a certificate chain). */
+async function jsonOf(response: Response): Promise<unknown> {
+  if (!/json/.test(response.headers.get("content-type") ?? "")) return null;
+  return response
+    .clone()
+    .json()
+    .catch(() => null);
 }
 
 function kindOf(url: string): AcmeKind {
@@ -158,14 +260,15 @@ export interface StorageWrite {
 export async function stopAt(
   stub: Stub,
   at: (write: StorageWrite) => boolean,
-): Promise<{ stopped: () => boolean }> {
+): Promise<{ stopped: () => boolean; cancel: () => void }> {
   let stopped = false;
+  let cancelled = false;
   await runInDurableObject(stub, (_, state) => {
     const sql = state.storage.sql;
     const exec = sql.exec.bind(sql);
     let n = 0;
     sql.exec = ((query: string, ...bindings: unknown[]) => {
-      if (writes.test(query)) {
+      if (!cancelled && writes.test(query)) {
         n++;
         const row = exec("SELECT state FROM lifecycle WHERE id = 1").toArray()[0] as
           | { state: string }
@@ -179,7 +282,13 @@ export async function stopAt(
       return exec(query, ...bindings);
     }) as typeof sql.exec;
   });
-  return { stopped: () => stopped };
+  return {
+    stopped: () => stopped,
+    /** A stop that has not happened yet never will. */
+    cancel: () => {
+      if (!stopped) cancelled = true;
+    },
+  };
 }
 
 /** Waits until `done()`, or fails after `timeoutMs`. */
@@ -204,8 +313,12 @@ export async function restart(domain: string): Promise<Stub> {
   return domainCertificateStub(env, domain, "us");
 }
 
-/** Makes the object's D1 writes fail until it is restarted (its own storage still commits). */
-export async function breakMirror(stub: Stub): Promise<void> {
+/**
+ * Makes the object's D1 writes fail until it is restarted or `repair()` is called (its own
+ * storage still commits).
+ */
+export async function breakMirror(stub: Stub): Promise<{ repair: () => void }> {
+  let down = true;
   await runInDurableObject(stub, (instance) => {
     const own = (instance as unknown as { env: Env }).env;
     const failing = new Proxy(own.DB, {
@@ -213,7 +326,7 @@ export async function breakMirror(stub: Stub): Promise<void> {
         const value = Reflect.get(target, property, target);
         if (property !== "prepare") return typeof value === "function" ? value.bind(target) : value;
         return (query: string) => {
-          if (/^\s*UPDATE tracking_domains/i.test(query))
+          if (down && /^\s*UPDATE tracking_domains/i.test(query))
             throw new Error("D1_ERROR: the mirror is down (wire)");
           return target.prepare(query);
         };
@@ -221,6 +334,11 @@ export async function breakMirror(stub: Stub): Promise<void> {
     });
     Object.defineProperty(instance, "env", { value: { ...own, DB: failing }, configurable: true });
   });
+  return {
+    repair: () => {
+      down = false;
+    },
+  };
 }
 
 export async function alarmOf(stub: Stub): Promise<number | null> {
@@ -228,9 +346,9 @@ export async function alarmOf(stub: Stub): Promise<number | null> {
 }
 
 /**
- * Runs the object's alarms as they fall due, as the runtime would (and, when an object has no
- * alarm though something is due, the Cron sweep's poke), until the object is at rest: installed,
- * idle, or with nothing of its own due within `restMs` (a retry an hour away is rest).
+ * Waits while the runtime runs the object's alarms as they fall due (and, when an object has no
+ * alarm though something is due, gives the Cron sweep's poke), until the object is at rest:
+ * installed, idle, or with nothing of its own due within `restMs` (a retry an hour away is rest).
  */
 export async function settle(
   stub: Stub,
@@ -247,12 +365,9 @@ export async function settle(
       (view.step === "installed" && (due === null || due > Date.now() + restMs)) ||
       (due !== null && due > Date.now() + restMs);
     if (atRest) return;
-    const alarm = await alarmOf(stub);
     // The sweep's poke: a due object whose alarm was lost (a stop before it was set) is woken.
-    if (alarm === null) await stub.wake();
-    const wait = (due ?? Date.now()) - Date.now();
-    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, Math.min(wait, 250)));
-    else await runDurableObjectAlarm(stub);
+    if ((await alarmOf(stub)) === null) await stub.wake();
+    await new Promise((resolve) => setTimeout(resolve, 100));
   }
   throw new Error(
     `not at rest within ${options.timeoutMs ?? 20_000} ms: ${JSON.stringify(await stub.view())}`,

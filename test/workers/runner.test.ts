@@ -60,15 +60,15 @@ class MemoryStore implements CertificateStore {
   activate(serial: string) {
     this.active = serial;
   }
-  requested = false;
-  orderRequested() {
-    return this.requested;
+  open: { url: string | null } | null = null;
+  openOrder() {
+    return this.open;
   }
-  noteOrderRequested() {
-    this.requested = true;
+  noteOpenOrder(url: string | null) {
+    this.open = { url };
   }
-  clearOrderRequested() {
-    this.requested = false;
+  clearOpenOrder() {
+    this.open = null;
   }
   /** Makes challtestsrv answer every stored token (what the edge does for the object). */
   async publish(): Promise<void> {
