@@ -117,8 +117,17 @@ describe("the Cron sweep", () => {
     const { accountId } = await newAccount();
     const now = Date.now();
     const onTime = await seed(accountId, { nextRunAt: now - 10_000, renewsAt: now - 10_000 });
+    // In the same tick, an overdue one is woken: the tick ran, and would have set an alarm.
+    const overdue = await seed(accountId, {
+      nextRunAt: now - 5 * minute,
+      renewsAt: now - 5 * minute,
+    });
     await runCron(now);
+    await eventually(async () =>
+      (await domainCertificateStub(env, overdue, "us").events()).length > 0 ? true : undefined,
+    );
     expect(await alarmOf(onTime)).toBeNull();
+    expect(await domainCertificateStub(env, onTime, "us").events()).toEqual([]);
   });
 
   it("marks expired a certificate past its expiry that still shows valid", async () => {
@@ -197,7 +206,24 @@ describe("the Cron sweep", () => {
       .bind(domain)
       .first();
     expect(row).toMatchObject({ tls_next_run_at: null, tls_status: "unknown" });
+    // In the same tick, a domain still managed and overdue is woken.
+    const managed = await seed(account.accountId, {
+      nextRunAt: now - 5 * minute,
+      renewsAt: now - 5 * minute,
+    });
     await runCron(now);
+    await eventually(async () =>
+      (await domainCertificateStub(env, managed, "us").events()).some((e) =>
+        e.reason.includes("renewal due"),
+      )
+        ? true
+        : undefined,
+    );
     expect(await alarmOf(domain)).toBeNull();
+    expect(
+      (await domainCertificateStub(env, domain, "us").events()).some((e) =>
+        e.reason.includes("renewal due"),
+      ),
+    ).toBe(false);
   });
 });
