@@ -3,7 +3,9 @@
 // events, after 30 s, 1 min, 2 min, … at most an hour apart, and given up after a day (recorded
 // in its attempts). Runs right after whatever changed a domain's row (its certificate object, a
 // verify call, the Cron tick's sweep and watch), so an endpoint hears within seconds, and from
-// every Cron tick for the retries. A lease in D1 keeps two deliverers from sending one batch.
+// every Cron tick for the retries. A lease in D1 keeps two deliverers from sending one batch at
+// once, and a batch is recorded before its first POST: after a deliverer that died mid-POST (or
+// whose lease ran out), the next sends the same id and events, which an endpoint can drop.
 import { parseKeyRing, unwrapKey, wrapKey } from "../pki/key-wrap";
 import { forEachLimited } from "../util/concurrency";
 import { base64, fromUtf8, utf8 } from "../util/encoding";
@@ -15,6 +17,7 @@ import {
   dueWebhooks,
   eventsAfterCursor,
   finishBatch,
+  openBatch,
   retryBatch,
   type Webhook,
   type WebhookScope,
@@ -225,7 +228,8 @@ async function deliverNext(env: Env, id: string, now: Date): Promise<Step> {
     hook.batchLastEventId,
     deliveryLimits.eventsPerBatch,
   );
-  const more = read.length === deliveryLimits.eventsPerBatch;
+  // A full batch, or a retried one (bounded by what it first held): more may be waiting.
+  const more = read.length === deliveryLimits.eventsPerBatch || hook.batchLastEventId !== null;
   const last = read.at(-1);
   const lastEventId = hook.batchLastEventId ?? last?.id ?? hook.cursor;
   const events = read.filter((e) => hook.events.includes(e.type));
@@ -235,6 +239,8 @@ async function deliverNext(env: Env, id: string, now: Date): Promise<Step> {
     return { outcome: null, more };
   }
   const batchId = hook.batchId ?? crypto.randomUUID();
+  if (!hook.batchId && !(await openBatch(env.DB, hook, leaseUntil, batchId, lastEventId)))
+    return { outcome: null, more: false };
   const attempt = hook.batchAttempts + 1;
   const result = await postEvents(hook.target, await openSecrets(env, hook), batchId, events, now);
   const record: AttemptRecord = {

@@ -330,11 +330,14 @@ export interface AttemptRecord {
   attemptedAt: string;
 }
 
-const insertAttempt = (db: D1Database, webhookId: string, a: AttemptRecord) =>
+/** The attempt, recorded only while `leaseUntil` still holds the webhook (run before its release). */
+const insertAttempt = (db: D1Database, webhookId: string, leaseUntil: string, a: AttemptRecord) =>
   db
     .prepare(
       `INSERT INTO webhook_attempts (webhook_id, batch_id, events, attempt, outcome, response_code,
-         failure, attempted_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)`,
+         failure, attempted_at)
+       SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8
+       WHERE EXISTS (SELECT 1 FROM webhooks WHERE id = ?1 AND lease_until = ?9)`,
     )
     .bind(
       webhookId,
@@ -345,6 +348,7 @@ const insertAttempt = (db: D1Database, webhookId: string, a: AttemptRecord) =>
       a.responseCode,
       a.failure,
       a.attemptedAt,
+      leaseUntil,
     );
 
 /**
@@ -360,7 +364,9 @@ export async function finishBatch(
   attempt: AttemptRecord | null,
   at: Date,
 ): Promise<void> {
-  const statements = [
+  // The attempt first: the update that follows releases the lease it is checked against.
+  const statements = attempt ? [insertAttempt(db, hook.id, leaseUntil, attempt)] : [];
+  statements.push(
     db
       .prepare(
         `UPDATE webhooks SET cursor = ?3, batch_id = NULL, batch_last_event_id = NULL,
@@ -380,9 +386,30 @@ export async function finishBatch(
         attempt?.failure ?? null,
         at.toISOString(),
       ),
-  ];
-  if (attempt) statements.push(insertAttempt(db, hook.id, attempt));
+  );
   await db.batch(statements);
+}
+
+/**
+ * Records the batch about to be sent, before its POST: a deliverer that dies mid-POST leaves it
+ * to the next one, which sends the same id and events (so an endpoint can drop a repeat). False
+ * when the lease was lost meanwhile.
+ */
+export async function openBatch(
+  db: D1Database,
+  hook: Webhook,
+  leaseUntil: string,
+  batchId: string,
+  lastEventId: number,
+): Promise<boolean> {
+  const result = await db
+    .prepare(
+      `UPDATE webhooks SET batch_id = ?3, batch_last_event_id = ?4
+       WHERE id = ?1 AND lease_until = ?2`,
+    )
+    .bind(hook.id, leaseUntil, batchId, lastEventId)
+    .run();
+  return result.meta.changes > 0;
 }
 
 /** The batch failed and will be tried again at `retryAt`, with the same id and events. */
@@ -395,6 +422,7 @@ export async function retryBatch(
   retryAt: string,
 ): Promise<void> {
   await db.batch([
+    insertAttempt(db, hook.id, leaseUntil, attempt),
     db
       .prepare(
         `UPDATE webhooks SET batch_id = ?3, batch_last_event_id = ?4, batch_attempts = ?5,
@@ -412,7 +440,6 @@ export async function retryBatch(
         retryAt,
         attempt.failure,
       ),
-    insertAttempt(db, hook.id, attempt),
   ]);
 }
 

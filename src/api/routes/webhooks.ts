@@ -331,9 +331,10 @@ const present = (w: Webhook): z.infer<typeof WebhookSchema> => ({
   last_successful: w.lastSuccessAt,
   last_failure: w.lastFailureAt,
   last_failure_reason: w.lastFailure,
-  retrying: w.batchId
-    ? { batch_id: w.batchId, attempts: w.batchAttempts, next_attempt_at: w.nextAttemptAt }
-    : null,
+  retrying:
+    w.batchId && w.batchAttempts > 0
+      ? { batch_id: w.batchId, attempts: w.batchAttempts, next_attempt_at: w.nextAttemptAt }
+      : null,
   created_at: w.createdAt,
   updated_at: w.updatedAt,
 });
