@@ -52,6 +52,10 @@ function handshake(
   });
 }
 
+/** What the client sees when the edge ends a handshake it has no certificate for. */
+const refusedInHandshake =
+  /^Client network socket disconnected before secure TLS connection was established$/;
+
 const servedSerial = async (domain: string) =>
   ((await handshake(domain)).certificate?.serialNumber ?? "").toLowerCase();
 
@@ -106,6 +110,9 @@ describe("TLS edge", () => {
     const shaken = await handshake("unknown-name.dyn.test");
     expect(shaken.authorized).toBe(false);
     expect(shaken.certificate).toBeUndefined();
+    // The edge took the connection and ended it in the handshake (no certificate to offer), as
+    // opposed to a connection nobody took or a certificate that failed verification.
+    expect(shaken.error).toMatch(refusedInHandshake);
   });
 
   it("serves the renewed certificate without a restart", { timeout: 60_000 }, async () => {
@@ -134,9 +141,11 @@ describe("TLS edge", () => {
     expect((await handshake(domain)).authorized).toBe(true);
   });
 
-  it("stops the handshake once the domain is deleted", async () => {
+  it("stops the handshake once the domain is deleted, and serves the others still", async () => {
     const domain = await verifiedManagedDomain(key());
+    const other = await verifiedManagedDomain(key());
     await waitForDomain(key(), domain, (d) => d.status.tls_status === "valid");
+    await waitForDomain(key(), other, (d) => d.status.tls_status === "valid");
     expect((await handshake(domain)).authorized).toBe(true);
 
     expect((await api(key(), "DELETE", `/tracking-domains/${domain}`)).status).toBe(204);
@@ -146,7 +155,13 @@ describe("TLS edge", () => {
       () => handshake(domain),
       (result) => result.certificate === undefined,
     );
+    // Refused by the edge in the handshake (not a connection it failed to take), while a domain
+    // still held is served by the same edge at the same moment.
     expect(after.authorized).toBe(false);
+    expect(after.error).toMatch(refusedInHandshake);
     expect(edge.cachedSerial(domain)).toBeUndefined();
+    const held = await handshake(other);
+    expect(held).toMatchObject({ authorized: true });
+    expect(held.certificate?.subjectaltname).toBe(`DNS:${other}`);
   });
 });
