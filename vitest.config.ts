@@ -9,6 +9,7 @@ import {
   generatedToken,
   lifecyclePebble,
   localWorkerVars,
+  publicLookingZone,
   testPebble,
   urls,
 } from "./scripts/lib/stack-config.ts";
@@ -51,6 +52,7 @@ export default defineConfig(async () => {
                   TEST_PEBBLE_BLOCKED_NAME: testPebble.blockedName,
                   TEST_CHALLTESTSRV: urls.challtestsrv,
                   TEST_DYNAMIC_ZONE: dynamicZone,
+                  TEST_PUBLIC_ZONE: publicLookingZone,
                 },
               },
             }),

@@ -12,6 +12,7 @@ import { lastLogLines, runningPid, startDaemon, stopDaemon, waitFor } from "./pr
 import {
   caCertificatePath,
   dynamicZone,
+  publicLookingZone,
   endpoints,
   exampleRecords,
   lifecyclePebble,
@@ -211,6 +212,7 @@ function writeDnsmasqConfig(): string {
     // challtestsrv, whose records tests change through its HTTP API.
     "local=/test/",
     `server=/${dynamicZone}/127.0.0.1#${ports.challtestsrvDns}`,
+    `server=/${publicLookingZone}/127.0.0.1#${ports.challtestsrvDns}`,
     ...hostRecords,
     `cname=${exampleRecords.v2.name},${exampleRecords.v2.cname}`,
     `cname=${exampleRecords.standard.name},${exampleRecords.standard.cname}`,

@@ -58,6 +58,12 @@ export const endpoints = {
  */
 export const dynamicZone = "dyn.test";
 
+/**
+ * A zone with a public suffix (RFC 2606 reserves it), also answered by challtestsrv: for what
+ * must be a public name, such as a webhook's target, pointed at whatever address a test wants.
+ */
+export const publicLookingZone = "example.net";
+
 /** Static examples for people trying the API by hand (README). */
 export const exampleRecords = {
   v2: { name: "track.shop.test", cname: endpoints.v2Us },

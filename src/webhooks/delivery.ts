@@ -6,6 +6,8 @@
 // every Cron tick for the retries. A lease in D1 keeps two deliverers from sending one batch at
 // once, and a batch is recorded before its first POST: after a deliverer that died mid-POST (or
 // whose lease ran out), the next sends the same id and events, which an endpoint can drop.
+import { loadConfig } from "../config";
+import { createDohResolver, type DnsResolver } from "../dns/doh";
 import { parseKeyRing, unwrapKey, wrapKey } from "../pki/key-wrap";
 import { forEachLimited } from "../util/concurrency";
 import { base64, fromUtf8, utf8 } from "../util/encoding";
@@ -23,6 +25,7 @@ import {
   type WebhookScope,
 } from "./repository";
 import { signDelivery } from "./signing";
+import { targetAddressProblem } from "./target";
 
 /** Events and attempts are kept this long (a failing batch is given up after a day). */
 export const webhookHistoryRetentionMs = 7 * 86_400_000;
@@ -88,14 +91,29 @@ export interface PostResult {
   body: string;
 }
 
-/** One signed POST of `events` as batch `batchId`; never throws. */
+/**
+ * Where deliveries may go, from the configuration: with insecure targets refused (production),
+ * a resolver to check each target's addresses before its POST.
+ */
+export function deliveryGuard(env: Env): DnsResolver | null {
+  const config = loadConfig(env);
+  return config.webhookAllowInsecureTargets ? null : createDohResolver({ url: config.dohUrl });
+}
+
+/**
+ * One signed POST of `events` as batch `batchId`; never throws. With `guard`, a target whose
+ * host now resolves to an address that is not public gets no POST, and the failure says why.
+ */
 export async function postEvents(
   target: string,
   secrets: WebhookSecrets,
   batchId: string,
   events: readonly WebhookEvent[],
   at: Date,
+  guard: DnsResolver | null = null,
 ): Promise<PostResult> {
+  const refused = guard ? await targetAddressProblem(target, guard) : null;
+  if (refused) return { ok: false, status: null, failure: refused, body: "" };
   const body = JSON.stringify(events.map(payloadOf));
   const headers: Record<string, string> = {
     "content-type": "application/json",
@@ -242,7 +260,14 @@ async function deliverNext(env: Env, id: string, now: Date): Promise<Step> {
   if (!hook.batchId && !(await openBatch(env.DB, hook, leaseUntil, batchId, lastEventId)))
     return { outcome: null, more: false };
   const attempt = hook.batchAttempts + 1;
-  const result = await postEvents(hook.target, await openSecrets(env, hook), batchId, events, now);
+  const result = await postEvents(
+    hook.target,
+    await openSecrets(env, hook),
+    batchId,
+    events,
+    now,
+    deliveryGuard(env),
+  );
   const record: AttemptRecord = {
     batchId,
     events: events.length,

@@ -2,7 +2,11 @@
 // must be a public HTTPS name: no addresses, no local or internal names, no credentials in the
 // URL (they would show wherever the URL is shown; basic auth has its own, sealed, fields).
 // Local runs and tests allow http:// and loopback addresses (WEBHOOK_ALLOW_INSECURE_TARGETS).
+// A name checked when the webhook was made can point elsewhere later, so each delivery first
+// resolves it and refuses one that answers with an address that is not public.
+import ipaddr from "ipaddr.js";
 import { parse } from "tldts";
+import type { DnsResolver } from "../dns/doh";
 
 export const maxTargetLength = 2048;
 
@@ -37,4 +41,39 @@ export function checkTarget(input: string, allowInsecure: boolean): TargetCheck 
       };
   }
   return { ok: true, url: url.href };
+}
+
+/** Whether a POST may go to `address`: ipaddr.js's unicast only (no loopback, private, link-local, CGNAT, reserved…). */
+export function isPublicAddress(address: string): boolean {
+  if (!ipaddr.isValid(address)) return false;
+  const parsed = ipaddr.process(address);
+  return parsed.range() === "unicast";
+}
+
+/**
+ * Before a delivery: the target's host, resolved now, must answer only public addresses. The
+ * reason when not; null when it does, or when it does not resolve (the POST then fails itself
+ * and says so).
+ */
+export async function targetAddressProblem(
+  target: string,
+  resolver: DnsResolver,
+): Promise<string | null> {
+  const host = new URL(target).hostname;
+  const answers = await Promise.all(
+    (["A", "AAAA"] as const).map((type) =>
+      resolver
+        .query(host, type)
+        .then((answer) =>
+          answer.answers
+            .filter((r) => r.type === type && typeof r.data === "string")
+            .map((r) => String(r.data)),
+        )
+        .catch(() => [] as string[]),
+    ),
+  );
+  const blocked = answers.flat().find((address) => !isPublicAddress(address));
+  return blocked
+    ? `target's host ${host} resolves to ${blocked}, which is not a public address`
+    : null;
 }

@@ -7,6 +7,8 @@ declare namespace Cloudflare {
     TEST_PEBBLE_BLOCKED_NAME: string;
     TEST_CHALLTESTSRV: string;
     TEST_DYNAMIC_ZONE: string;
+    /** A zone with a public suffix whose records tests set through TEST_CHALLTESTSRV. */
+    TEST_PUBLIC_ZONE: string;
     /** The API rate limit per minute this project configures, lower than wrangler.toml's. */
     TEST_RATE_LIMITS: { lookups: number };
     /** npm run test:soak: how long the lifecycle model test runs sequences (0: a fixed few). */

@@ -6,7 +6,13 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import { loadConfig } from "../../config";
 import { base64Url } from "../../util/encoding";
-import { openSecrets, postEvents, sealSecrets, type WebhookSecrets } from "../../webhooks/delivery";
+import {
+  deliveryGuard,
+  openSecrets,
+  postEvents,
+  sealSecrets,
+  type WebhookSecrets,
+} from "../../webhooks/delivery";
 import {
   certificateEventTypes,
   eventDescriptions,
@@ -27,7 +33,7 @@ import {
   type WebhookChange,
 } from "../../webhooks/repository";
 import { newSigningSecret } from "../../webhooks/signing";
-import { checkTarget, maxTargetLength } from "../../webhooks/target";
+import { checkTarget, maxTargetLength, targetAddressProblem } from "../../webhooks/target";
 import type { AppEnv, AuthContext } from "../context";
 import { forbidden, invalidField, notFound } from "../errors";
 import { errorResponses, jsonBody, jsonContent, pageLimit, resultsOf } from "../schemas";
@@ -372,9 +378,13 @@ export function webhookRoutes(): OpenAPIHono<AppEnv> {
     if (!found) throw notFound(`Webhook ${id} does not exist`);
     return found;
   };
-  const target = (env: Env, input: string): string => {
+  /** A target as given: its shape, and (where insecure targets are refused) its addresses now. */
+  const target = async (env: Env, input: string): Promise<string> => {
     const checked = checkTarget(input, loadConfig(env).webhookAllowInsecureTargets);
     if (!checked.ok) throw invalidField("target", checked.reason, input);
+    const guard = deliveryGuard(env);
+    const refused = guard ? await targetAddressProblem(checked.url, guard) : null;
+    if (refused) throw invalidField("target", refused, input);
     return checked.url;
   };
 
@@ -425,7 +435,7 @@ export function webhookRoutes(): OpenAPIHono<AppEnv> {
         accountId: auth.accountId,
         subaccountId: auth.subaccountId,
         name: body.name,
-        target: target(c.env, body.target),
+        target: await target(c.env, body.target),
         events: body.events ?? certificateEventTypes,
         active: body.active ?? true,
         authType,
@@ -458,7 +468,7 @@ export function webhookRoutes(): OpenAPIHono<AppEnv> {
     const body = c.req.valid("json");
     const change: WebhookChange = {
       name: body.name,
-      target: body.target === undefined ? undefined : target(c.env, body.target),
+      target: body.target === undefined ? undefined : await target(c.env, body.target),
       events: body.events,
       active: body.active,
       authType: body.auth_type,
@@ -527,6 +537,7 @@ export function webhookRoutes(): OpenAPIHono<AppEnv> {
       `validate-${crypto.randomUUID()}`,
       [sampleEvent(hook.events[0] ?? "tls_status_change", now)],
       now,
+      deliveryGuard(c.env),
     );
     return c.json(
       {
