@@ -33,6 +33,8 @@ export const ports = {
   /** A worker and a Pebble of their own for the Cloudflare deployer's e2e test. */
   cloudflareWorker: 5006,
   cloudflarePebbleAcme: 14200,
+  /** Renewal information in front of that Pebble, as ariDirectory is for the main one. */
+  cloudflareAriDirectory: 14610,
   /** A Pebble that finds every challenge valid, for certificate objects driven inside workerd. */
   lifecyclePebbleAcme: 14330,
   lifecyclePebbleManagement: 14345,

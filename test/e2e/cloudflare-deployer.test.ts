@@ -5,7 +5,8 @@
 // Cloudflare failure as its deploy:* code. Then the whole lifecycle in a worker configured for
 // Cloudflare (its own Pebble validating on its port): a Cloudflare outage during deployment shows
 // as deploy:unavailable and is retried until the domain is valid with the certificate uploaded;
-// deleting the domain deletes the custom hostname.
+// a renewal (renewal information in front of its Pebble) replaces the certificate on the same
+// hostname; deleting the domain deletes the custom hostname.
 import { execFileSync } from "node:child_process";
 import { createPrivateKey, X509Certificate } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -25,6 +26,7 @@ import {
 import { migrateLocalDatabase } from "../../scripts/lib/wrangler";
 import { cloudflareSaasDeployer } from "../../src/deploy/cloudflare-saas";
 import type { DeployError, DeployInput } from "../../src/deploy/deployer";
+import { type AriDirectory, startAriDirectory } from "../support/ari-directory";
 import { type CloudflareApiStandin, startCloudflareApi } from "../support/cloudflare-api";
 import { type DomainResult, dns, dynamicName } from "./helpers";
 
@@ -213,6 +215,7 @@ describe("a worker deploying to Cloudflare for SaaS", () => {
   let worker: LocalWorker;
   let key: string;
   let persistTo: string;
+  let ari: AriDirectory;
 
   beforeAll(async () => {
     // Its own CA, validating HTTP-01 on this worker's port.
@@ -222,6 +225,11 @@ describe("a worker deploying to Cloudflare for SaaS", () => {
       managementPort: ports.cloudflarePebbleAcme + 15,
       httpPort: ports.cloudflareWorker,
     });
+    // Renewal information in front of it, so that a test can make a renewal come due.
+    ari = await startAriDirectory(
+      `https://127.0.0.1:${ports.cloudflarePebbleAcme}/dir`,
+      ports.cloudflareAriDirectory,
+    );
     persistTo = mkdtempSync(join(tmpdir(), "tracking-edge-cf-worker-"));
     migrateLocalDatabase(persistTo);
     [key] = (await createLocalApiKeys([{ account: "cloudflare" }], persistTo)) as [string];
@@ -230,7 +238,7 @@ describe("a worker deploying to Cloudflare for SaaS", () => {
       persistTo,
       vars: {
         ...localWorkerVars,
-        ACME_DIRECTORY_URL: `https://127.0.0.1:${ports.cloudflarePebbleAcme}/dir`,
+        ACME_DIRECTORY_URL: ari.directory,
         KEY_ENCRYPTION_KEYS: generatedKeyRing(),
         LINK_SIGNING_KEYS: generatedKeyRing(),
         CERTIFICATE_DEPLOYER: "cloudflare-for-saas",
@@ -242,6 +250,7 @@ describe("a worker deploying to Cloudflare for SaaS", () => {
   }, 90_000);
   afterAll(async () => {
     await worker?.stop();
+    await ari?.close();
     await stopDaemon(pebbleName);
     if (persistTo) rmSync(persistTo, { recursive: true, force: true });
   });
@@ -344,5 +353,64 @@ describe("a worker deploying to Cloudflare for SaaS", () => {
     while (cloudflare.hostnames().some((h) => h.hostname === domain) && Date.now() < gone)
       await new Promise((resolve) => setTimeout(resolve, 100));
     expect(cloudflare.hostnames().some((h) => h.hostname === domain)).toBe(false);
+  });
+  it("renews through Cloudflare for SaaS: the new certificate replaces the old on the hostname", {
+    timeout: 60_000,
+  }, async () => {
+    // The CA suggests renewing a few seconds after it first hears of a certificate.
+    const policy = (body: unknown) =>
+      fetch(ari.directory.replace(/\/dir$/, "/control/policy"), {
+        method: "PUT",
+        body: JSON.stringify(body),
+      });
+    await policy({ startInSeconds: 4, endInSeconds: 6 });
+    try {
+      const domain = dynamicName("cf-renew");
+      await dns.setCname(domain, localWorkerVars.V2_ENDPOINT_US);
+      expect((await call("POST", "/tracking-domains", { domain })).status).toBe(200);
+      expect((await call("POST", `/tracking-domains/${domain}/verify`)).status).toBe(200);
+      const serialOf = async () =>
+        (
+          (await call("GET", `/tracking-domains/${domain}/certificate`)).body as {
+            results: { certificate: { serial: string } | null };
+          }
+        ).results.certificate?.serial.toLowerCase();
+      const deadline = Date.now() + 45_000;
+      const served = new Set<string>();
+      let first: string | undefined;
+      let renewed: string | undefined;
+      while (Date.now() < deadline && !renewed) {
+        const serial = await serialOf();
+        const hostname = cloudflare.hostnames().find((h) => h.hostname === domain);
+        if (hostname?.certificatePem) {
+          served.add(new X509Certificate(hostname.certificatePem).serialNumber.toLowerCase());
+        }
+        if (serial && !first) first = serial;
+        if (serial && first && serial !== first) renewed = serial;
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+      expect(first).toBeDefined();
+      expect(renewed).toBeDefined();
+      // The hostname now carries the renewed certificate and its key, and only that one: the
+      // first was replaced in place (one hostname for the name, never two), after serving.
+      const hostnames = cloudflare.hostnames().filter((h) => h.hostname === domain);
+      expect(hostnames).toHaveLength(1);
+      const leaf = new X509Certificate(hostnames[0]?.certificatePem as string);
+      expect(leaf.serialNumber.toLowerCase()).toBe(renewed);
+      expect(leaf.checkPrivateKey(createPrivateKey(hostnames[0]?.keyPem as string))).toBe(true);
+      expect(served).toContain(first);
+      // Each certificate went up as an edit of that hostname: the first, then the renewed one.
+      const id = hostnames[0]?.id;
+      const edits = cloudflare.requests.filter(
+        (r) => r.method === "PATCH" && r.path.endsWith(`/custom_hostnames/${id}`),
+      );
+      expect(edits.length).toBeGreaterThanOrEqual(2);
+      const view = (await call("GET", `/tracking-domains/${domain}`)).body as {
+        results: DomainResult;
+      };
+      expect(view.results.status.tls_status).toBe("valid");
+    } finally {
+      await policy(null);
+    }
   });
 });
