@@ -1,0 +1,10 @@
+// The unit tests under Node, for mutation testing (`npm run test:mutation`, stryker.config.json):
+// Stryker's vitest runner needs a Node project; these tests need nothing of workerd's.
+import { defineConfig } from "vitest/config";
+
+export default defineConfig({
+  test: {
+    include: ["test/unit/**/*.test.ts"],
+    environment: "node",
+  },
+});
