@@ -12,12 +12,12 @@ import { lastLogLines, runningPid, startDaemon, stopDaemon, waitFor } from "./pr
 import {
   caCertificatePath,
   dynamicZone,
-  publicLookingZone,
   endpoints,
   exampleRecords,
   lifecyclePebble,
   pebbleBlockedName,
   ports,
+  publicLookingZone,
   stackDir,
   testPebble,
   urls,
