@@ -4,9 +4,13 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import {
+  clickTarget,
   type LinkContent,
+  locationOf,
+  maxUrlBytes,
   mintToken,
   parseSigningRing,
+  targetProblem,
   verifyToken,
 } from "../../src/tracking/link-token";
 import { base64UrlMatches } from "../../src/util/constant-time";
@@ -89,5 +93,92 @@ describe("base64UrlMatches", () => {
         }
       }),
     );
+  });
+});
+
+describe("a click's target", () => {
+  const problemOf = (url: string) => {
+    const checked = clickTarget(url);
+    return "problem" in checked ? checked.problem : null;
+  };
+
+  it.each([
+    ["ftp://example.com/file", "must be an http or https URL"],
+    ["javascript:alert(1)", "must be an http or https URL"],
+    ["/relative/path", "is not an absolute URL"],
+    [" https://example.com/", "must start with http:// or https://"],
+    ["https:example.com/", "must start with http:// or https://"],
+    ["xhttps://example.com/", "must be an http or https URL"],
+    ["https://example.com/a\nb", "holds a control character (such as CR, LF, tab or NUL)"],
+    ["https://example.com/\u007f", "holds a control character (such as CR, LF, tab or NUL)"],
+    ["https://example.com/\ud800", "holds a lone UTF-16 surrogate"],
+  ])("refuses %j: %s", (url, problem) => {
+    expect(problemOf(url)).toBe(problem);
+    expect(targetProblem(url)).toBe(problem);
+  });
+
+  it("takes http and https in any case, as the URL parser writes them", () => {
+    expect(clickTarget("HTTPS://Example.COM/a b?q=é")).toEqual({
+      target: "https://example.com/a%20b?q=%C3%A9",
+    });
+    expect(clickTarget("http://bücher.example/")).toEqual({
+      target: "http://xn--bcher-kva.example/",
+    });
+    expect(targetProblem("https://example.com/")).toBeUndefined();
+  });
+
+  it("counts its length in bytes, before and after percent-encoding", () => {
+    const base = "https://example.com/";
+    const fits = base + "a".repeat(maxUrlBytes - base.length);
+    expect(clickTarget(fits)).toEqual({ target: fits });
+    expect(problemOf(`${fits}a`)).toBe(`is longer than ${maxUrlBytes} bytes`);
+    // Two bytes a character in UTF-8, six once percent-encoded.
+    const wide = base + "é".repeat(Math.floor((maxUrlBytes - base.length) / 2));
+    expect(problemOf(wide)).toBe(`is longer than ${maxUrlBytes} bytes (percent-encoded)`);
+  });
+});
+
+describe("a click's Location", () => {
+  it("is the target itself when it is printable ASCII", () => {
+    expect(locationOf("https://example.com/a?b=c")).toBe("https://example.com/a?b=c");
+  });
+  it("is the ASCII serialization of an older link's target", () => {
+    expect(locationOf("https://example.com/ä ö")).toBe("https://example.com/%C3%A4%20%C3%B6");
+  });
+  it("is none for a target no Location may carry", () => {
+    expect(locationOf("https://example.com/a\r\nSet-Cookie: x=1")).toBeNull();
+    expect(locationOf("javascript:alert(1) é")).toBeNull();
+  });
+});
+
+describe("a token's shape", () => {
+  const token = mintToken(ring, "click", domain, {
+    accountId: 1,
+    subaccountId: 0,
+    url: "https://example.com/",
+  });
+  it("is refused with anything before or after it", () => {
+    expect(verifyToken(ring, "click", domain, token)).not.toBeNull();
+    expect(verifyToken(ring, "click", domain, `x${token}`)).toBeNull();
+    expect(verifyToken(ring, "click", domain, `${token}x`)).toBeNull();
+    expect(verifyToken(ring, "click", domain, `a.${token}`)).toBeNull();
+  });
+  it("refuses to mint a click whose target is not http(s)", () => {
+    expect(() =>
+      mintToken(ring, "click", domain, { accountId: 1, subaccountId: 0, url: "ftp://x/" }),
+    ).toThrow("a click's target must be an http(s) URL");
+    expect(() => mintToken(ring, "click", domain, { accountId: 1, subaccountId: 0 })).toThrow();
+  });
+  it("names LINK_SIGNING_KEYS when the ring is wrong", () => {
+    expect(() => parseSigningRing("{")).toThrow(/LINK_SIGNING_KEYS/);
+  });
+  it("carries no target for an open, and is not a click", () => {
+    const open = mintToken(ring, "open", domain, { accountId: 2, subaccountId: 3, messageId: "m" });
+    expect(verifyToken(ring, "open", domain, open)).toEqual({
+      accountId: 2,
+      subaccountId: 3,
+      messageId: "m",
+    });
+    expect(verifyToken(ring, "click", domain, open)).toBeNull();
   });
 });
