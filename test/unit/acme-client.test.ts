@@ -2,9 +2,16 @@
 // size limits and malformed resources. The real CA (Pebble) is in the integration tests.
 import { describe, expect, it } from "vitest";
 import { newAccount } from "../../src/acme/account";
+import { getRenewalInfo, RenewalInfoUnavailableError } from "../../src/acme/ari";
+import {
+  answerChallenge,
+  deactivateAuthorization,
+  findChallenge,
+  getAuthorization,
+} from "../../src/acme/authorization";
 import { AcmeClient } from "../../src/acme/client";
 import { generateAccountKey } from "../../src/acme/jws";
-import { getOrder, newOrder, ProfileNotOfferedError } from "../../src/acme/order";
+import { getOrder, listOrders, newOrder, ProfileNotOfferedError } from "../../src/acme/order";
 import {
   AcmeNetworkError,
   AcmeProblem,
@@ -257,5 +264,143 @@ describe("ACME request layer", () => {
     expect(Math.round(((fetched.retryAfter?.getTime() ?? 0) - Date.now()) / 1000)).toBe(7);
     const post = ca.seen.find((r) => r.url.endsWith("/order/1"));
     expect(JSON.parse(post?.body ?? "{}").payload).toBe("");
+  });
+});
+
+/** A POST's JWS payload, decoded ("" for POST-as-GET). */
+const payloadOf = (seen: Seen) => {
+  const jws = JSON.parse(seen.body ?? "{}") as { payload?: string };
+  return jws.payload ? JSON.parse(fromUtf8(fromBase64Url(jws.payload))) : "";
+};
+
+describe("renewal information (RFC 9773)", () => {
+  const window = { start: "2026-12-10T00:00:00Z", end: "2026-12-11T00:00:00Z" };
+  const withAri = (ari: Handler) => ({
+    "/dir": () => json({ ...directory, renewalInfo: `${base}/ari//` }),
+    "/ari/AAA.BBB": ari,
+  });
+
+  it("is a plain GET of {renewalInfo}/{certID}, with the CA's Retry-After", async () => {
+    const { ca, client } = await clientFor(
+      withAri(() =>
+        json(
+          { suggestedWindow: window, explanationURL: `${base}/why` },
+          { headers: { "retry-after": "21600" } },
+        ),
+      ),
+    );
+    const info = await getRenewalInfo(client, "AAA.BBB");
+    expect(info.resource.suggestedWindow).toEqual(window);
+    expect(info.url).toBe(`${base}/ari/AAA.BBB`);
+    // Retry-After in seconds, kept as the moment to ask again.
+    const askAgainIn = (info.retryAfter?.getTime() ?? 0) - Date.now();
+    expect(askAgainIn).toBeGreaterThan(21_590_000);
+    expect(askAgainIn).toBeLessThanOrEqual(21_600_000);
+    expect(ca.seen.filter((r) => r.url.includes("/ari/")).map((r) => r.method)).toEqual(["GET"]);
+  });
+
+  it("is unavailable from a CA without it, and a window that ends first is refused", async () => {
+    const none = await clientFor({});
+    await expect(getRenewalInfo(none.client, "AAA.BBB")).rejects.toBeInstanceOf(
+      RenewalInfoUnavailableError,
+    );
+    const backwards = await clientFor(
+      withAri(() => json({ suggestedWindow: { start: window.end, end: window.start } })),
+    );
+    await expect(getRenewalInfo(backwards.client, "AAA.BBB")).rejects.toThrow(
+      "the suggested renewal window ends before it starts",
+    );
+    const empty = await clientFor(
+      withAri(() => json({ suggestedWindow: { start: window.start, end: window.start } })),
+    );
+    await expect(getRenewalInfo(empty.client, "AAA.BBB")).rejects.toBeInstanceOf(AcmeProtocolError);
+  });
+});
+
+describe("an account's orders (RFC 8555 §7.1.2.1)", () => {
+  const page = (orders: string[], next?: string) => () =>
+    json({ orders }, next ? { headers: { link: `<${next}>;rel="next"` } } : {});
+
+  it("follows rel=next to the last page, with POST-as-GET", async () => {
+    const { ca, client, signer } = await clientFor({
+      "POST /acct/1/orders": page([`${base}/o/1`, `${base}/o/2`], `${base}/acct/1/orders/2`),
+      "POST /acct/1/orders/2": page([`${base}/o/3`], `${base}/acct/1/orders/3`),
+      "POST /acct/1/orders/3": page([`${base}/o/4`]),
+    });
+    expect(await listOrders(client, signer, `${base}/acct/1/orders`)).toEqual([
+      `${base}/o/1`,
+      `${base}/o/2`,
+      `${base}/o/3`,
+      `${base}/o/4`,
+    ]);
+    const reads = ca.seen.filter((r) => r.url.includes("/orders"));
+    expect(reads).toHaveLength(3);
+    expect(reads.map(payloadOf)).toEqual(["", "", ""]);
+  });
+
+  it("reads at most maxPages pages", async () => {
+    const { ca, client, signer } = await clientFor({
+      "POST /acct/1/orders": page([`${base}/o/1`], `${base}/acct/1/orders/2`),
+      "POST /acct/1/orders/2": page([`${base}/o/2`], `${base}/acct/1/orders/3`),
+      "POST /acct/1/orders/3": page([`${base}/o/3`]),
+    });
+    expect(await listOrders(client, signer, `${base}/acct/1/orders`, 2)).toEqual([
+      `${base}/o/1`,
+      `${base}/o/2`,
+    ]);
+    expect(ca.seen.filter((r) => r.url.includes("/orders"))).toHaveLength(2);
+  });
+
+  it("refuses a list that is not one", async () => {
+    const { client, signer } = await clientFor({
+      "POST /acct/1/orders": () => json({ orders: "all of them" }),
+    });
+    await expect(listOrders(client, signer, `${base}/acct/1/orders`)).rejects.toThrow(
+      /orders list is not as RFC 8555 defines it/,
+    );
+  });
+});
+
+describe("authorizations and challenges", () => {
+  const authorization = {
+    status: "pending",
+    identifier: { type: "dns", value: "track.example.com" },
+    challenges: [
+      { type: "dns-01", url: `${base}/chal/dns`, status: "pending", token: "t1" },
+      { type: "http-01", url: `${base}/chal/http`, status: "pending", token: "t2" },
+    ],
+  };
+
+  it("reads one with POST-as-GET, finds its HTTP-01 challenge and answers it with {}", async () => {
+    const { ca, client, signer } = await clientFor({
+      "POST /authz/1": () => json(authorization, { headers: { "retry-after": "3" } }),
+      "POST /chal/http": () => json({ ...authorization.challenges[1], status: "processing" }),
+      "POST /authz/2": () => json({ ...authorization, status: "deactivated" }),
+    });
+    const read = await getAuthorization(client, signer, `${base}/authz/1`);
+    expect(read.url).toBe(`${base}/authz/1`);
+    expect((read.retryAfter?.getTime() ?? 0) - Date.now()).toBeGreaterThan(2000);
+    const challenge = findChallenge(read.resource, "http-01");
+    expect(challenge?.url).toBe(`${base}/chal/http`);
+    expect(findChallenge(read.resource, "tls-alpn-01")).toBeUndefined();
+    const answered = await answerChallenge(client, signer, challenge?.url ?? "");
+    expect(answered.resource.status).toBe("processing");
+    const deactivated = await deactivateAuthorization(client, signer, `${base}/authz/2`);
+    expect(deactivated.resource.status).toBe("deactivated");
+    const posts = ca.seen.filter((r) => r.method === "POST" && !r.url.endsWith("/acct"));
+    expect(posts.map((p) => [new URL(p.url).pathname, payloadOf(p)])).toEqual([
+      ["/authz/1", ""],
+      ["/chal/http", {}],
+      ["/authz/2", { status: "deactivated" }],
+    ]);
+  });
+
+  it("refuses an authorization that is not one", async () => {
+    const { client, signer } = await clientFor({
+      "POST /authz/1": () => json({ status: "pending", challenges: "none" }),
+    });
+    await expect(getAuthorization(client, signer, `${base}/authz/1`)).rejects.toBeInstanceOf(
+      AcmeProtocolError,
+    );
   });
 });
