@@ -1,5 +1,7 @@
 // The request layer against a scripted CA: nonces, badNonce re-signing, retries, deadlines,
 // size limits and malformed resources. The real CA (Pebble) is in the integration tests.
+import * as asn1js from "asn1js";
+import { AttributeTypeAndValue, Certificate } from "pkijs";
 import { describe, expect, it } from "vitest";
 import { newAccount } from "../../src/acme/account";
 import { getRenewalInfo, RenewalInfoUnavailableError } from "../../src/acme/ari";
@@ -9,6 +11,7 @@ import {
   findChallenge,
   getAuthorization,
 } from "../../src/acme/authorization";
+import { downloadCertificate, revokeCertificate } from "../../src/acme/certificate";
 import { AcmeClient } from "../../src/acme/client";
 import { generateAccountKey } from "../../src/acme/jws";
 import { getOrder, listOrders, newOrder, ProfileNotOfferedError } from "../../src/acme/order";
@@ -18,7 +21,8 @@ import {
   AcmeProtocolError,
   classifyError,
 } from "../../src/acme/problem";
-import { fromBase64Url, fromUtf8 } from "../../src/util/encoding";
+import { toPem } from "../../src/pki/pem";
+import { base64Url, fromBase64Url, fromUtf8 } from "../../src/util/encoding";
 
 const base = "https://ca.example";
 const directory = {
@@ -402,5 +406,127 @@ describe("authorizations and challenges", () => {
     await expect(getAuthorization(client, signer, `${base}/authz/1`)).rejects.toBeInstanceOf(
       AcmeProtocolError,
     );
+  });
+});
+
+describe("certificates (RFC 8555 §7.4.2, §7.6)", () => {
+  /** A self-signed certificate named `name`: a chain of one whose top issuer is `name`. */
+  async function selfSigned(name: string): Promise<Uint8Array> {
+    const keys = (await crypto.subtle.generateKey({ name: "ECDSA", namedCurve: "P-256" }, true, [
+      "sign",
+      "verify",
+    ])) as CryptoKeyPair;
+    const cert = new Certificate();
+    cert.version = 2;
+    cert.serialNumber = new asn1js.Integer({ value: 7 });
+    for (const holder of [cert.subject, cert.issuer]) {
+      holder.typesAndValues.push(
+        new AttributeTypeAndValue({
+          type: "2.5.4.3",
+          value: new asn1js.Utf8String({ value: name }),
+        }),
+      );
+    }
+    cert.notBefore.value = new Date(Date.now() - 86_400_000);
+    cert.notAfter.value = new Date(Date.now() + 86_400_000);
+    await cert.subjectPublicKeyInfo.importKey(keys.publicKey);
+    await cert.sign(keys.privateKey, "SHA-256");
+    return new Uint8Array(cert.toSchema().toBER(false));
+  }
+  const pemResponse =
+    (der: Uint8Array, links: string[] = []) =>
+    () =>
+      new Response(toPem("CERTIFICATE", der), {
+        headers: {
+          "content-type": "application/pem-certificate-chain",
+          ...(links.length ? { link: links.map((l) => `<${l}>;rel="alternate"`).join(", ") } : {}),
+        },
+      });
+
+  async function chains() {
+    const [a, b, c] = await Promise.all(["Root A", "Root B", "Root C"].map(selfSigned));
+    return clientFor({
+      "POST /cert/1": pemResponse(a as Uint8Array, [`${base}/cert/1/1`, `${base}/cert/1/2`]),
+      "POST /cert/1/1": pemResponse(b as Uint8Array),
+      "POST /cert/1/2": pemResponse(c as Uint8Array),
+    });
+  }
+
+  it("downloads the default chain with its alternates, when no issuer is preferred", async () => {
+    const { ca, client, signer } = await chains();
+    const chain = await downloadCertificate(client, signer, `${base}/cert/1`);
+    expect(chain).toMatchObject({
+      url: `${base}/cert/1`,
+      topIssuer: "Root A",
+      alternates: [`${base}/cert/1/1`, `${base}/cert/1/2`],
+    });
+    expect(chain.certificates).toHaveLength(1);
+    expect(chain.pem).toContain("BEGIN CERTIFICATE");
+    const reads = ca.seen.filter((r) => r.url.includes("/cert/"));
+    expect(reads.map((r) => [new URL(r.url).pathname, payloadOf(r)])).toEqual([["/cert/1", ""]]);
+  });
+
+  it("takes the alternate whose top issuer is preferred, listing the others", async () => {
+    const { ca, client, signer } = await chains();
+    const chain = await downloadCertificate(client, signer, `${base}/cert/1`, {
+      preferredIssuer: "Root C",
+    });
+    expect(chain).toMatchObject({
+      url: `${base}/cert/1/2`,
+      topIssuer: "Root C",
+      alternates: [`${base}/cert/1`, `${base}/cert/1/1`],
+    });
+    expect(ca.seen.filter((r) => r.url.includes("/cert/")).map((r) => r.url)).toEqual([
+      `${base}/cert/1`,
+      `${base}/cert/1/1`,
+      `${base}/cert/1/2`,
+    ]);
+    // The default chain when it is the preferred one, without reading the alternates.
+    const again = await chains();
+    expect(
+      (
+        await downloadCertificate(again.client, again.signer, `${base}/cert/1`, {
+          preferredIssuer: "Root A",
+        })
+      ).url,
+    ).toBe(`${base}/cert/1`);
+    expect(again.ca.seen.filter((r) => r.url.includes("/cert/"))).toHaveLength(1);
+  });
+
+  it("keeps the default chain when no chain has the preferred issuer", async () => {
+    const { client, signer } = await chains();
+    const chain = await downloadCertificate(client, signer, `${base}/cert/1`, {
+      preferredIssuer: "Root Z",
+    });
+    expect(chain).toMatchObject({
+      url: `${base}/cert/1`,
+      topIssuer: "Root A",
+      alternates: [`${base}/cert/1/1`, `${base}/cert/1/2`],
+    });
+  });
+
+  it("calls a chain that is not PEM a protocol error", async () => {
+    const { client, signer } = await clientFor({
+      "POST /cert/1": () => new Response("<html>oops</html>"),
+    });
+    const error = await downloadCertificate(client, signer, `${base}/cert/1`).catch(
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(AcmeProtocolError);
+    expect((error as Error).message).toMatch(/the certificate chain is not PEM/);
+  });
+
+  it("revokes with the certificate and, when given, the reason, at revokeCert", async () => {
+    const { ca, client, signer } = await clientFor({
+      "POST /revoke": () => new Response(null, { status: 200 }),
+    });
+    const der = await selfSigned("track.example.com");
+    await revokeCertificate(client, signer, der, 4);
+    await revokeCertificate(client, signer, der);
+    const revocations = ca.seen.filter((r) => r.url === `${base}/revoke`).map(payloadOf);
+    expect(revocations).toEqual([
+      { certificate: base64Url(der), reason: 4 },
+      { certificate: base64Url(der) },
+    ]);
   });
 });
