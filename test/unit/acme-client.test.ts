@@ -3,7 +3,7 @@
 import * as asn1js from "asn1js";
 import { AttributeTypeAndValue, Certificate } from "pkijs";
 import { describe, expect, it } from "vitest";
-import { newAccount } from "../../src/acme/account";
+import { findAccount, getAccount, newAccount } from "../../src/acme/account";
 import { getRenewalInfo, RenewalInfoUnavailableError } from "../../src/acme/ari";
 import {
   answerChallenge,
@@ -14,7 +14,13 @@ import {
 import { downloadCertificate, revokeCertificate } from "../../src/acme/certificate";
 import { AcmeClient } from "../../src/acme/client";
 import { generateAccountKey } from "../../src/acme/jws";
-import { getOrder, listOrders, newOrder, ProfileNotOfferedError } from "../../src/acme/order";
+import {
+  finalizeOrder,
+  getOrder,
+  listOrders,
+  newOrder,
+  ProfileNotOfferedError,
+} from "../../src/acme/order";
 import {
   AcmeNetworkError,
   AcmeProblem,
@@ -528,5 +534,111 @@ describe("certificates (RFC 8555 §7.4.2, §7.6)", () => {
       { certificate: base64Url(der), reason: 4 },
       { certificate: base64Url(der) },
     ]);
+  });
+});
+
+describe("accounts (RFC 8555 §7.3)", () => {
+  it("sends the terms, the contacts and nothing else, and keeps the account's URL", async () => {
+    const { ca, client, key } = await clientFor({});
+    const created = await newAccount(client, key, {
+      termsOfServiceAgreed: true,
+      contact: ["mailto:ops@example.com"],
+    });
+    expect(created).toMatchObject({ url: `${base}/acct/1`, resource: { status: "valid" } });
+    await newAccount(client, key, { termsOfServiceAgreed: false, contact: [] });
+    const sent = ca.seen.filter((r) => r.url === `${base}/acct`);
+    expect(sent.map(payloadOf)).toEqual([
+      { termsOfServiceAgreed: true, contact: ["mailto:ops@example.com"] },
+      { termsOfServiceAgreed: false },
+    ]);
+    // Signed with the key itself (jwk), as a new account must be, not a kid.
+    const header = JSON.parse(
+      fromUtf8(fromBase64Url(JSON.parse(sent[0]?.body ?? "{}").protected)),
+    ) as Record<string, unknown>;
+    expect(header.jwk).toBeDefined();
+    expect(header.kid).toBeUndefined();
+  });
+
+  it("finds an existing account without creating one", async () => {
+    const { ca, client, key } = await clientFor({
+      "POST /acct": () => json({ status: "valid" }, { headers: { location: `${base}/acct/9` } }),
+    });
+    expect((await findAccount(client, key)).url).toBe(`${base}/acct/9`);
+    expect(payloadOf(ca.seen.find((r) => r.url === `${base}/acct`) as Seen)).toEqual({
+      onlyReturnExisting: true,
+    });
+  });
+
+  it("binds an external account when asked (RFC 8555 §7.3.4)", async () => {
+    const { ca, client, key } = await clientFor({});
+    const hmacKey = base64Url(crypto.getRandomValues(new Uint8Array(32)));
+    await newAccount(client, key, {
+      termsOfServiceAgreed: true,
+      externalAccountBinding: { kid: "kid-1", hmacKey },
+    });
+    const payload = payloadOf(ca.seen.find((r) => r.url === `${base}/acct`) as Seen) as {
+      externalAccountBinding: { protected: string; payload: string };
+    };
+    const inner = JSON.parse(fromUtf8(fromBase64Url(payload.externalAccountBinding.protected)));
+    expect(inner).toEqual({ alg: "HS256", kid: "kid-1", url: `${base}/acct` });
+    expect(JSON.parse(fromUtf8(fromBase64Url(payload.externalAccountBinding.payload)))).toEqual(
+      key.publicJwk,
+    );
+  });
+
+  it("calls an answer without Location a protocol error, and reads the account by its URL", async () => {
+    const noLocation = await clientFor({ "POST /acct": () => json({ status: "valid" }) });
+    await expect(
+      newAccount(noLocation.client, noLocation.key, { termsOfServiceAgreed: true }),
+    ).rejects.toThrow("newAccount answered without the account URL (Location)");
+    const { ca, client, signer, key } = await clientFor({
+      "POST /acct/1": () => json({ status: "valid", orders: `${base}/acct/1/orders` }),
+    });
+    const read = await getAccount(client, signer);
+    expect(read.resource.orders).toBe(`${base}/acct/1/orders`);
+    expect(payloadOf(ca.seen.find((r) => r.url === `${base}/acct/1`) as Seen)).toBe("");
+    await expect(getAccount(client, { key })).rejects.toThrow("no account URL to read");
+  });
+});
+
+describe("orders (RFC 8555 §7.4)", () => {
+  it("asks for the profile and the certificate replaced only when given", async () => {
+    const { ca, client, signer } = await clientFor({});
+    await newOrder(client, signer, { identifiers: order.identifiers });
+    await newOrder(client, signer, {
+      identifiers: order.identifiers,
+      profile: "tlsserver",
+      replaces: "AAA.BBB",
+    });
+    expect(ca.seen.filter((r) => r.url === `${base}/order`).map(payloadOf)).toEqual([
+      { identifiers: order.identifiers },
+      { identifiers: order.identifiers, profile: "tlsserver", replaces: "AAA.BBB" },
+    ]);
+  });
+
+  it("says which profiles a CA offers when the one asked for is not among them", async () => {
+    const none = await clientFor({ "/dir": () => json({ ...directory, meta: {} }) });
+    await expect(
+      newOrder(none.client, none.signer, { identifiers: order.identifiers, profile: "short" }),
+    ).rejects.toThrow("the CA does not offer profile short (it offers none)");
+    const some = await clientFor({});
+    await expect(
+      newOrder(some.client, some.signer, { identifiers: order.identifiers, profile: "short" }),
+    ).rejects.toThrow("the CA does not offer profile short (it offers classic, tlsserver)");
+  });
+
+  it("finalizes with the CSR at the order's finalize URL, keeping the order's own URL", async () => {
+    const { ca, client, signer } = await clientFor({
+      "POST /order/1/finalize": () =>
+        json({ ...order, status: "processing" }, { headers: { "retry-after": "2" } }),
+    });
+    const placed = await newOrder(client, signer, { identifiers: order.identifiers });
+    const csr = new Uint8Array([1, 2, 3, 250]);
+    const finalized = await finalizeOrder(client, signer, placed, csr);
+    expect(finalized).toMatchObject({ url: `${base}/order/1`, resource: { status: "processing" } });
+    expect(finalized.retryAfter).toBeInstanceOf(Date);
+    expect(payloadOf(ca.seen.find((r) => r.url.endsWith("/finalize")) as Seen)).toEqual({
+      csr: base64Url(csr),
+    });
   });
 });
