@@ -6,5 +6,7 @@ export default defineConfig({
   test: {
     include: ["test/unit/**/*.test.ts"],
     environment: "node",
+    // A file that cannot load counts as a failed test (test/support/load-failures-as-tests.ts).
+    reporters: ["default", "./test/support/load-failures-as-tests.ts"],
   },
 });
