@@ -132,7 +132,8 @@ export function parseRetryAfter(
   if (/^\d+$/.test(text)) return new Date(now.getTime() + Number(text) * 1000);
   // IMF-fixdate, and the obsolete RFC 850 and asctime forms, all of which Date.parse reads.
   if (!/^[A-Za-z]{3},? |^[A-Za-z]+day, /.test(text)) return undefined;
-  const at = Date.parse(text);
+  // asctime carries no zone: it is GMT (RFC 9110 §5.6.7), not the local time Date.parse assumes.
+  const at = Date.parse(/\d{4}$/.test(text) ? `${text} GMT` : text);
   return Number.isNaN(at) ? undefined : new Date(at);
 }
 

@@ -87,6 +87,62 @@ describe("problem documents", () => {
     expect(problem.status).toBe(status);
   });
 
+  it.each([
+    ["a 500 with null", null, 500, acmeErrorTypes.serverInternal, "HTTP 500"],
+    ["a 499 with a number", 7, 499, acmeErrorTypes.malformed, "HTTP 499"],
+    ["a long text", "x".repeat(600), 502, acmeErrorTypes.serverInternal, "x".repeat(500)],
+  ])("makes a problem of %s", (_, body, status, type, detail) => {
+    const problem = parseProblem(body, status);
+    expect(problem).toMatchObject({ type, detail, status, instance: undefined });
+    expect(problem.subproblems).toEqual([]);
+  });
+
+  it("keeps of a subproblem only what has the documented types", () => {
+    const problem = parseProblem(
+      {
+        type: acmeErrorTypes.compound,
+        instance: 42,
+        subproblems: [
+          null,
+          7,
+          { type: acmeErrorTypes.caa, detail: 5, identifier: null },
+          { type: acmeErrorTypes.caa, identifier: "dns:a.example" },
+          { type: acmeErrorTypes.caa, identifier: { type: 1, value: "a.example" } },
+          { type: acmeErrorTypes.caa, identifier: { type: "dns", value: 1 } },
+          { type: acmeErrorTypes.caa, identifier: { type: "dns" } },
+        ],
+      },
+      403,
+    );
+    expect(problem.instance).toBeUndefined();
+    expect(problem.subproblems).toEqual(
+      Array.from({ length: 5 }, () => ({
+        type: acmeErrorTypes.caa,
+        detail: undefined,
+        identifier: undefined,
+      })),
+    );
+  });
+
+  it("says what it is, in its name and its message", () => {
+    const withDetail = new AcmeProblem(acmeErrorTypes.caa, "CAA forbids", 403);
+    expect(withDetail.name).toBe("AcmeProblem");
+    expect(withDetail.message).toBe(`${acmeErrorTypes.caa}: CAA forbids`);
+    expect(withDetail.subproblems).toEqual([]);
+    expect(new AcmeProblem(acmeErrorTypes.caa, "", 403).message).toBe(acmeErrorTypes.caa);
+    const protocol = new AcmeProtocolError("no Location", "https://ca.example/x");
+    expect([protocol.name, protocol.message]).toEqual([
+      "AcmeProtocolError",
+      "no Location (https://ca.example/x)",
+    ]);
+    expect(new AcmeProtocolError("no Location").message).toBe("no Location");
+    const network = new AcmeNetworkError("down", "https://ca.example/x", false);
+    expect([network.name, network.message]).toEqual([
+      "AcmeNetworkError",
+      "down (https://ca.example/x)",
+    ]);
+  });
+
   it("names every registered ACME error type", () => {
     for (const [name, type] of Object.entries(acmeErrorTypes)) {
       expect(type).toBe(`urn:ietf:params:acme:error:${name}`);
@@ -110,6 +166,14 @@ describe("problem documents", () => {
     ["serverInternal", problem("serverInternal", 500), { kind: "retryable" }],
     ["badNonce", problem("badNonce"), { kind: "retryable" }],
     ["any 5xx", problem("malformed", 503), { kind: "retryable" }],
+    ["a 500 of a type it does not know", new AcmeProblem("urn:x", "", 500), { kind: "retryable" }],
+    ["a 499", problem("malformed", 499), { kind: "terminal" }],
+    ["a compound without subproblems", problem("compound", 403), { kind: "terminal" }],
+    [
+      "a refusal that carries subproblems",
+      problem("rejectedIdentifier", 403, [acmeErrorTypes.rateLimited]),
+      { kind: "terminal" },
+    ],
     ["rejectedIdentifier", problem("rejectedIdentifier", 403), { kind: "terminal" }],
     ["caa", problem("caa", 403), { kind: "terminal" }],
     ["unauthorized", problem("unauthorized", 403), { kind: "terminal" }],
@@ -148,6 +212,10 @@ describe("Retry-After", () => {
     [" 30 ", "2026-11-26T12:00:30.000Z"],
     ["Thu, 26 Nov 2026 13:00:00 GMT", "2026-11-26T13:00:00.000Z"],
     ["Thursday, 26-Nov-26 13:00:00 GMT", "2026-11-26T13:00:00.000Z"],
+    // asctime has no zone: it is GMT, wherever this runs.
+    ["Thu Nov 26 13:00:00 2026", "2026-11-26T13:00:00.000Z"],
+    ["26 Nov 2026 13:00:00 GMT", undefined],
+    ["x Thursday, 26-Nov-26 13:00:00 GMT", undefined],
     ["-5", undefined],
     ["1.5", undefined],
     ["soon", undefined],
@@ -179,6 +247,8 @@ describe("Link", () => {
       ],
     ],
     ["not a link header", []],
+    ['<https://ca.example/x>; rel=" next"', [{ rel: "next", url: "https://ca.example/x" }]],
+    ["<http://[bad>; rel=next", []],
     ["", []],
   ])("reads %j", (value, expected) => {
     expect(parseLinks(value, base)).toEqual(expected);
