@@ -1,13 +1,15 @@
 // The Cloudflare for SaaS deployer: each tracking domain is a custom hostname on our SaaS zone,
 // serving our certificate (a custom certificate and key, uploaded with the official SDK).
 // route: make sure the hostname exists (a verified domain on HTTP only needs it to reach us);
-// deploy: find the hostname by name, replace its certificate, or create it with the certificate;
+// deploy: find the hostname by name, replace its certificate, or create it with the certificate,
+// then read the hostname back: Cloudflare must hold our serial, and its hostname and SSL status
+// (pending_deployment while the certificate spreads to the edge) go into the domain's events;
 // remove: delete the hostname. Both idempotent: looked up by name every time, nothing to drift.
 // Cloudflare's failures become DeployErrors (deploy:*) that the lifecycle shows and retries.
 import { APIConnectionError, APIError } from "cloudflare/core/error";
 import { BaseCustomHostnames } from "cloudflare/resources/custom-hostnames/custom-hostnames";
 import { createClient } from "cloudflare/tree-shakable";
-import { DeployError, type Deployer } from "./deployer";
+import { DeployError, type Deployer, type DeployReceipt } from "./deployer";
 
 export interface CloudflareSaasOptions {
   apiToken: string;
@@ -45,7 +47,7 @@ export function cloudflareSaasDeployer(options: CloudflareSaasOptions): Deployer
           await client.customHostnames.create({ zone_id, hostname: domain });
       });
     },
-    async deploy({ domain, chainPem, privateKeyPem }) {
+    async deploy({ domain, serial, chainPem, privateKeyPem }) {
       const ssl = {
         custom_certificate: chainPem,
         custom_key: await privateKeyPem(),
@@ -53,10 +55,24 @@ export function cloudflareSaasDeployer(options: CloudflareSaasOptions): Deployer
         bundle_method: "force" as const,
         settings: { min_tls_version: "1.2" as const },
       };
-      await cloudflareCall(`deploy ${domain}`, async () => {
+      return cloudflareCall(`deploy ${domain}`, async (): Promise<DeployReceipt> => {
         const [id] = await hostnamesNamed(domain);
-        if (id) await client.customHostnames.edit(id, { zone_id, ssl });
-        else await client.customHostnames.create({ zone_id, hostname: domain, ssl });
+        const written = id
+          ? await client.customHostnames.edit(id, { zone_id, ssl })
+          : await client.customHostnames.create({ zone_id, hostname: domain, ssl });
+        const read = await client.customHostnames.get(written.id, { zone_id });
+        const held = read.ssl?.serial_number;
+        if (held !== undefined && !sameSerial(held, serial)) {
+          throw new DeployError(
+            "deploy:unavailable",
+            `Cloudflare holds certificate serial ${held} for ${domain}, not ${serial}`,
+          );
+        }
+        // The serial is documented for uploaded certificates; one not shown is noted, not fatal.
+        const unconfirmed = held === undefined ? ", serial not shown" : "";
+        return {
+          edgeStatus: `Cloudflare hostname ${read.status ?? "unknown"}, SSL ${read.ssl?.status ?? "unknown"}${unconfirmed}`,
+        };
       });
     },
     async remove(domain) {
@@ -72,12 +88,18 @@ export function cloudflareSaasDeployer(options: CloudflareSaasOptions): Deployer
   };
 }
 
-async function cloudflareCall(what: string, call: () => Promise<void>): Promise<void> {
+async function cloudflareCall<T>(what: string, call: () => Promise<T>): Promise<T> {
   try {
-    await call();
+    return await call();
   } catch (error) {
-    throw deployErrorFrom(what, error);
+    throw error instanceof DeployError ? error : deployErrorFrom(what, error);
   }
+}
+
+/** Two spellings of one serial number: hex in either case, with or without colons and leading zeros. */
+export function sameSerial(a: string, b: string): boolean {
+  const canonical = (serial: string) => serial.replaceAll(":", "").toLowerCase().replace(/^0+/, "");
+  return canonical(a) === canonical(b);
 }
 
 /** What a Cloudflare API failure means for the lifecycle. */

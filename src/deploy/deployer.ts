@@ -12,13 +12,19 @@ export interface DeployInput {
   privateKeyPem: () => Promise<string>;
 }
 
+/** What the edge said about the domain once the certificate was handed over. */
+export interface DeployReceipt {
+  /** The edge's own words for the domain's state (e.g. Cloudflare's hostname and SSL status). */
+  edgeStatus?: string;
+}
+
 export interface Deployer {
   /**
    * Make the edge send the domain's requests to us at all, with or without a certificate (a
    * verified domain on HTTP only needs this too). Idempotent.
    */
   route(domain: string): Promise<void>;
-  deploy(input: DeployInput): Promise<void>;
+  deploy(input: DeployInput): Promise<DeployReceipt>;
   remove(domain: string): Promise<void>;
 }
 

@@ -16,6 +16,7 @@ export function edgePullDeployer(db: D1Database): Deployer {
         )
         .bind(domain, serial)
         .run();
+      return { edgeStatus: "announced in the change feed" };
     },
     async remove(domain) {
       await db

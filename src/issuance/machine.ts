@@ -230,7 +230,9 @@ export function decide(
           state,
           next,
           now,
-          `certificate ${installed.serial} deployed; valid until ${installed.notAfter}`,
+          `certificate ${installed.serial} deployed; valid until ${installed.notAfter}${
+            outcome.edgeStatus ? ` (edge: ${outcome.edgeStatus})` : ""
+          }`,
         ),
       };
     }

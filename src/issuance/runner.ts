@@ -300,7 +300,7 @@ async function perform(state: CertificateState, context: StepContext): Promise<O
       const stored = candidate ? context.store.certificate(candidate.serial) : null;
       if (!candidate || !stored)
         return { kind: "order_lost", detail: "The downloaded certificate is missing" };
-      await context.deployer().deploy({
+      const receipt = await context.deployer().deploy({
         domain,
         serial: stored.serial,
         chainPem: stored.chainPem,
@@ -308,7 +308,7 @@ async function perform(state: CertificateState, context: StepContext): Promise<O
           toPem("PRIVATE KEY", await unwrapKey(await context.keyRing(), stored.wrappedKey, domain)),
       });
       context.store.activate(stored.serial);
-      return { kind: "deployed" };
+      return { kind: "deployed", ...receipt };
     }
     case "installed":
       return renewalInfoOf(state, context);

@@ -108,7 +108,7 @@ export type Outcome =
         "serial" | "notBefore" | "notAfter" | "ariId" | "spread"
       >;
     }
-  | { kind: "deployed" }
+  | { kind: "deployed"; edgeStatus?: string }
   | {
       kind: "renewal_info";
       windowStart: string;

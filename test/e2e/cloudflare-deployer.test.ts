@@ -25,7 +25,7 @@ import {
 } from "../../scripts/lib/stack-config";
 import { migrateLocalDatabase } from "../../scripts/lib/wrangler";
 import { cloudflareSaasDeployer } from "../../src/deploy/cloudflare-saas";
-import type { DeployError, DeployInput } from "../../src/deploy/deployer";
+import { DeployError, type DeployInput } from "../../src/deploy/deployer";
 import { type AriDirectory, startAriDirectory } from "../support/ari-directory";
 import { type CloudflareApiStandin, startCloudflareApi } from "../support/cloudflare-api";
 import { type DomainResult, dns, dynamicName } from "./helpers";
@@ -97,9 +97,11 @@ describe("Cloudflare for SaaS deployer, against the API stand-in", () => {
     const renewed = certificateFor(domain);
     const seen = cloudflare.requests.length;
 
-    await deployer().deploy(deployment(domain, first));
-    await deployer().deploy(deployment(domain, renewed));
-    await deployer().deploy(deployment(domain, renewed));
+    // Each upload is read back: Cloudflare holds our serial, and is still spreading it.
+    const pending = { edgeStatus: "Cloudflare hostname active, SSL pending_deployment" };
+    expect(await deployer().deploy(deployment(domain, first))).toEqual(pending);
+    expect(await deployer().deploy(deployment(domain, renewed))).toEqual(pending);
+    expect(await deployer().deploy(deployment(domain, renewed))).toEqual(pending);
     expect(cloudflare.hostnames().filter((h) => h.hostname === domain)).toEqual([
       expect.objectContaining({
         certificatePem: renewed.chainPem,
@@ -117,10 +119,13 @@ describe("Cloudflare for SaaS deployer, against the API stand-in", () => {
     expect(calls.map((c) => `${c.method} ${c.path.replace(id ?? "-", ":id")}`)).toEqual([
       `GET ${base}`,
       `POST ${base}`,
+      `GET ${base}/:id`,
       `GET ${base}`,
       `PATCH ${base}/:id`,
+      `GET ${base}/:id`,
       `GET ${base}`,
       `PATCH ${base}/:id`,
+      `GET ${base}/:id`,
       `GET ${base}`,
       `DELETE ${base}/:id`,
       `GET ${base}`,
@@ -135,7 +140,7 @@ describe("Cloudflare for SaaS deployer, against the API stand-in", () => {
         settings: { min_tls_version: "1.2" },
       },
     });
-    expect(calls[3]?.body).toEqual({
+    expect(calls[4]?.body).toEqual({
       ssl: {
         custom_certificate: renewed.chainPem,
         custom_key: renewed.keyPem,
@@ -143,6 +148,27 @@ describe("Cloudflare for SaaS deployer, against the API stand-in", () => {
         settings: { min_tls_version: "1.2" },
       },
     });
+  });
+
+  it("does not call a certificate deployed when Cloudflare holds another", async () => {
+    const domain = "track.cf-lost.test";
+    const first = certificateFor(domain);
+    const renewed = certificateFor(domain);
+    await deployer().deploy(deployment(domain, first));
+    cloudflare.dropNextUpload();
+    const error = (await deployer()
+      .deploy(deployment(domain, renewed))
+      .catch((e: unknown) => e)) as DeployError;
+    expect(error).toBeInstanceOf(DeployError);
+    expect(error.code).toBe("deploy:unavailable");
+    expect(error.message).toBe(
+      `Cloudflare holds certificate serial ${first.serial.toUpperCase()} for ${domain}, not ${renewed.serial}`,
+    );
+    // Retried, it goes up.
+    expect(await deployer().deploy(deployment(domain, renewed))).toEqual({
+      edgeStatus: "Cloudflare hostname active, SSL pending_deployment",
+    });
+    await deployer().remove(domain);
   });
 
   it("is a stand-in that refuses what the API would refuse", async () => {
@@ -405,6 +431,19 @@ describe("a worker deploying to Cloudflare for SaaS", () => {
         (r) => r.method === "PATCH" && r.path.endsWith(`/custom_hostnames/${id}`),
       );
       expect(edits.length).toBeGreaterThanOrEqual(2);
+      // Each upload was read back, and what Cloudflare said of it is in the domain's history.
+      const reads = cloudflare.requests.filter(
+        (r) => r.method === "GET" && r.path.endsWith(`/custom_hostnames/${id}`),
+      );
+      expect(reads.length).toBe(edits.length);
+      const events = (await call("GET", `/tracking-domains/${domain}/certificate/events`)).body as {
+        results: { reason: string }[];
+      };
+      const deployed = events.results.filter((e) => e.reason.includes(" deployed; "));
+      const edge = "(edge: Cloudflare hostname active, SSL pending_deployment)";
+      expect(deployed.map((e) => e.reason.toLowerCase())).toContain(
+        `certificate ${renewed} deployed; valid until ${new Date(leaf.validTo).toISOString()} ${edge}`.toLowerCase(),
+      );
       const view = (await call("GET", `/tracking-domains/${domain}`)).body as {
         results: DomainResult;
       };

@@ -1,5 +1,6 @@
 // A stand-in for the part of Cloudflare's API that the Cloudflare for SaaS deployer uses: custom
-// hostnames on one zone (list by hostname, create, edit, delete). The real API cannot be reached
+// hostnames on one zone (list by hostname, create, read, edit, delete). A certificate just
+// uploaded reads as SSL pending_deployment once, then active, as Cloudflare spreads it. The real API cannot be reached
 // from here, so this one is strict instead: it answers only requests that match the documented
 // shapes (paths, query parameters, bodies with no unknown fields, PEM certificates and keys that
 // parse and belong together, the bearer token), and anything else gets Cloudflare's error
@@ -23,6 +24,7 @@ export interface StoredHostname {
   certificatePem: string;
   keyPem: string;
   bundleMethod: string;
+  sslStatus: "pending_deployment" | "active";
 }
 
 export interface CloudflareApiStandin {
@@ -37,6 +39,8 @@ export interface CloudflareApiStandin {
     error?: { code: number; message: string },
     headers?: Record<string, string>,
   ) => void;
+  /** The next certificate upload is answered as done but not kept (a lost write). */
+  dropNextUpload: () => void;
   close: () => Promise<void>;
 }
 
@@ -143,16 +147,17 @@ export async function startCloudflareApi(options: {
     res.writeHead(status, { "content-type": "application/json", ...headers });
     res.end(JSON.stringify({ success: status < 400, errors: [], messages: [], ...body }));
   };
-  const certificatesOf = (h: StoredHostname) => {
-    if (!h.certificatePem) return [];
+  let dropNextUpload = false;
+  /** The custom certificate's fields, as the API reference lists them for an uploaded one. */
+  const uploadedOf = (h: StoredHostname) => {
+    if (!h.certificatePem) return {};
     const leaf = new X509Certificate(h.certificatePem);
-    return [
-      {
-        id: h.id,
-        serial_number: leaf.serialNumber.toLowerCase(),
-        expires_on: new Date(leaf.validTo).toISOString(),
-      },
-    ];
+    return {
+      serial_number: leaf.serialNumber,
+      expires_on: new Date(leaf.validTo).toISOString(),
+      issuer: leaf.issuer,
+      hosts: (leaf.subjectAltName ?? "").split(", ").map((name) => name.replace(/^DNS:/, "")),
+    };
   };
   const present = (h: StoredHostname) => ({
     id: h.id,
@@ -161,12 +166,22 @@ export async function startCloudflareApi(options: {
     created_at: new Date().toISOString(),
     ssl: {
       id: h.id,
-      status: "active",
+      status: h.certificatePem ? h.sslStatus : "initializing",
       type: "dv",
       bundle_method: h.bundleMethod,
-      certificates: certificatesOf(h),
+      ...uploadedOf(h),
     },
   });
+  /** Keeps an uploaded certificate, unless the test asked for this upload to be lost. */
+  const upload = (h: StoredHostname, certificatePem: string, keyPem: string) => {
+    if (dropNextUpload) {
+      dropNextUpload = false;
+      return;
+    }
+    h.certificatePem = certificatePem;
+    h.keyPem = keyPem;
+    h.sslStatus = "pending_deployment";
+  };
 
   const handle = async (req: IncomingMessage, res: ServerResponse, body: string) => {
     const url = new URL(req.url ?? "/", "http://standin");
@@ -223,22 +238,33 @@ export async function startCloudflareApi(options: {
       const created: StoredHostname = {
         id: crypto.randomUUID().replaceAll("-", ""),
         hostname: b.hostname,
-        certificatePem: b.ssl?.custom_certificate ?? "",
-        keyPem: b.ssl?.custom_key ?? "",
+        certificatePem: "",
+        keyPem: "",
         bundleMethod: b.ssl?.bundle_method ?? "ubiquitous",
+        sslStatus: "active",
       };
+      if (b.ssl?.custom_certificate && b.ssl.custom_key)
+        upload(created, b.ssl.custom_certificate, b.ssl.custom_key);
       hostnames.set(created.id, created);
       return send(res, 200, { result: present(created) });
     }
     if (id !== undefined && !identifier.test(id))
       throw new Refusal(400, 7003, "custom hostname identifier is invalid");
     const existing = id ? hostnames.get(id) : undefined;
+    if (req.method === "GET") {
+      if (parsedBody !== null) throw new Refusal(400, 1003, "GET takes no body");
+      if (!existing) throw new Refusal(404, 1436, "The custom hostname was not found.");
+      const shown = present(existing);
+      // Deployed everywhere once someone has seen it on its way.
+      existing.sslStatus = "active";
+      return send(res, 200, { result: shown });
+    }
     if (req.method === "PATCH") {
       const b = parse(editSchema, parsedBody);
       if (!existing) throw new Refusal(404, 1436, "The custom hostname was not found.");
       checkCertificate(b.ssl?.custom_certificate, b.ssl?.custom_key);
-      if (b.ssl?.custom_certificate) existing.certificatePem = b.ssl.custom_certificate;
-      if (b.ssl?.custom_key) existing.keyPem = b.ssl.custom_key;
+      if (b.ssl?.custom_certificate && b.ssl.custom_key)
+        upload(existing, b.ssl.custom_certificate, b.ssl.custom_key);
       if (b.ssl?.bundle_method) existing.bundleMethod = b.ssl.bundle_method;
       return send(res, 200, { result: present(existing) });
     }
@@ -273,6 +299,9 @@ export async function startCloudflareApi(options: {
     hostnames: () => [...hostnames.values()],
     failNext: (count, status, error = { code: 10001, message: "Internal error" }, headers = {}) => {
       failures = Array.from({ length: count }, () => ({ status, error, headers }));
+    },
+    dropNextUpload: () => {
+      dropNextUpload = true;
     },
     close: () =>
       new Promise<void>((resolve) => {

@@ -120,6 +120,7 @@ async function harness(tamper?: Tamper) {
       route: async () => {},
       deploy: async ({ privateKeyPem: _, ...input }) => {
         deployed.push(input);
+        return { edgeStatus: `the test's edge holds ${input.serial}` };
       },
       remove: async () => {},
     }),
@@ -137,6 +138,8 @@ async function harness(tamper?: Tamper) {
     store,
     sent,
     deployed,
+    /** Every outcome untilInstalled saw, in order. */
+    outcomes: [] as Outcome[],
     admissions: () => admissions,
     orders: () => accepted((s) => s.url === directory.newOrder && s.status === 201).length,
     answers: () => accepted((s) => s.url.includes("/chalZ/") || s.url.includes("/chal/")),
@@ -172,6 +175,7 @@ async function untilInstalled(h: Harness, start: CertificateState): Promise<Cert
   for (let i = 0; i < 60 && state.phase !== "installed"; i++) {
     const next = await step(h, state);
     outcomes.push(next.outcome.kind);
+    h.outcomes.push(next.outcome);
     if (next.outcome.kind === "failure")
       throw new Error(`step ${state.phase} failed: ${next.outcome.failure.detail}`);
     state = next.state;
@@ -192,6 +196,11 @@ describe("the step runner against a CA", () => {
     expect(h.admissions()).toBe(1);
     expect(h.deployed.map((d) => d.domain)).toEqual([domain]);
     expect(h.store.active).toBe(installed.current?.serial);
+    // What the edge said is what the lifecycle records.
+    expect(h.outcomes.at(-1)).toEqual({
+      kind: "deployed",
+      edgeStatus: `the test's edge holds ${installed.current?.serial}`,
+    });
     // Kept only wrapped: the stored key is not a PKCS#8 private key in the clear.
     expect(h.store.keys[0]?.wrapped).not.toContain("PRIVATE KEY");
     expect(h.store.challenges.size).toBe(0);
