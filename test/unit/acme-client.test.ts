@@ -1,10 +1,8 @@
 // The request layer against a scripted CA: nonces, badNonce re-signing, retries, deadlines,
 // size limits and malformed resources. The real CA (Pebble) is in the integration tests.
-import * as asn1js from "asn1js";
-import { AttributeTypeAndValue, Certificate } from "pkijs";
 import { describe, expect, it } from "vitest";
 import { findAccount, getAccount, newAccount } from "../../src/acme/account";
-import { getRenewalInfo, RenewalInfoUnavailableError } from "../../src/acme/ari";
+import { certificateIdOf, getRenewalInfo, RenewalInfoUnavailableError } from "../../src/acme/ari";
 import {
   answerChallenge,
   deactivateAuthorization,
@@ -29,6 +27,7 @@ import {
 } from "../../src/acme/problem";
 import { toPem } from "../../src/pki/pem";
 import { base64Url, fromBase64Url, fromUtf8 } from "../../src/util/encoding";
+import { selfSignedCertificate } from "../support/self-signed";
 
 const base = "https://ca.example";
 const directory = {
@@ -43,6 +42,7 @@ const directory = {
 interface Seen {
   method: string;
   url: string;
+  headers: Headers;
   body: string | undefined;
   nonce: string | undefined;
 }
@@ -59,7 +59,13 @@ function fakeCa(routes: Record<string, Handler>) {
     const nonce = body
       ? JSON.parse(fromUtf8(fromBase64Url(JSON.parse(body).protected))).nonce
       : undefined;
-    const entry = { method: request.method, url: request.url, body, nonce };
+    const entry = {
+      method: request.method,
+      url: request.url,
+      headers: request.headers,
+      body,
+      nonce,
+    };
     seen.push(entry);
     const path = new URL(request.url).pathname;
     const handler = routes[`${request.method} ${path}`] ?? routes[path];
@@ -283,6 +289,127 @@ const payloadOf = (seen: Seen) => {
   return jws.payload ? JSON.parse(fromUtf8(fromBase64Url(jws.payload))) : "";
 };
 
+describe("the client's requests", () => {
+  const protectedOf = (seen: Seen | undefined) => {
+    const jws = JSON.parse(seen?.body ?? "{}") as { protected?: string };
+    return JSON.parse(fromUtf8(fromBase64Url(jws.protected ?? ""))) as Record<string, unknown>;
+  };
+
+  it("asks for the directory as JSON once, and again only after it failed", async () => {
+    let failing = true;
+    const { ca, client } = await clientFor({
+      "/dir": () => (failing ? problem("serverInternal", 404) : json(directory)),
+    });
+    await expect(client.directory()).rejects.toThrow(AcmeProblem);
+    failing = false;
+    expect((await client.directory()).newOrder).toBe(directory.newOrder);
+    await client.directory();
+    const reads = ca.seen.filter((r) => r.url.endsWith("/dir"));
+    expect(reads).toHaveLength(2);
+    expect(reads.map((r) => r.headers.get("accept"))).toEqual([
+      "application/json",
+      "application/json",
+    ]);
+  });
+
+  it("names the directory when it is not JSON", async () => {
+    const { client } = await clientFor({ "/dir": () => new Response("<html>") });
+    await expect(client.directory()).rejects.toThrow("the directory is not JSON (HTTP 200)");
+  });
+
+  it("GETs as JSON unless told otherwise", async () => {
+    const { ca, client } = await clientFor({ "/thing": () => json({}) });
+    await client.get(`${base}/thing`);
+    await client.get(`${base}/thing`, "application/pem-certificate-chain");
+    expect(ca.seen.map((r) => r.headers.get("accept"))).toEqual([
+      "application/json",
+      "application/pem-certificate-chain",
+    ]);
+  });
+
+  it("signs a POST with the account URL once there is one, as JOSE JSON, with the accept asked for", async () => {
+    const { ca, client, key, signer } = await clientFor({ "POST /thing": () => json({}) });
+    await client.post(`${base}/thing`, { key }, {});
+    await client.post(`${base}/thing`, signer, {}, "application/pem-certificate-chain");
+    const [first, second] = ca.seen.filter((r) => r.url.endsWith("/thing"));
+    expect(protectedOf(first)).toMatchObject({ jwk: key.publicJwk, url: `${base}/thing` });
+    expect(protectedOf(first).kid).toBeUndefined();
+    expect(protectedOf(second)).toMatchObject({ kid: signer.accountUrl, url: `${base}/thing` });
+    expect(protectedOf(second).jwk).toBeUndefined();
+    expect(first?.headers.get("content-type")).toBe("application/jose+json");
+    expect(first?.headers.get("accept")).toBeNull();
+    expect(second?.headers.get("accept")).toBe("application/pem-certificate-chain");
+  });
+
+  it("keeps at most the newest 16 nonces by default, or as many as it is told", async () => {
+    let counter = 0;
+    const nonced = () => json({}, { headers: { "replay-nonce": `n${++counter}` } });
+    const { client } = await clientFor({ "/thing": nonced });
+    for (let i = 0; i < 20; i++) await client.get(`${base}/thing`);
+    expect(client.pooledNonces).toBe(16);
+    const small = await clientFor({ "/thing": nonced }, { noncePoolSize: 2 });
+    for (let i = 0; i < 5; i++) await small.client.get(`${base}/thing`);
+    expect(small.client.pooledNonces).toBe(2);
+    // The newest is used first.
+    await small.client.post(`${base}/thing`, small.signer, {});
+    expect(small.ca.seen.at(-1)?.nonce).toBe(`n${counter - 1}`);
+  });
+
+  it.each(["abc!", "!abc", "a b", "abc="])(
+    "does not keep the nonce %j, which is not base64url",
+    async (value) => {
+      const { client } = await clientFor({
+        "/thing": () => json({}, { headers: { "replay-nonce": value } }),
+      });
+      await client.get(`${base}/thing`);
+      expect(client.pooledNonces).toBe(0);
+    },
+  );
+
+  it("calls a newNonce that fails or carries no nonce a protocol error, saying which", async () => {
+    const refusing = await clientFor({
+      "HEAD /nonce": () => new Response(null, { status: 400 }),
+    });
+    await expect(newOrder(refusing.client, refusing.signer, { identifiers: [] })).rejects.toThrow(
+      `newNonce answered HTTP 400 (${base}/nonce)`,
+    );
+    const bare = fakeCa({ ...standardRoutes });
+    const noNonce = new AcmeClient({
+      directoryUrl: `${base}/dir`,
+      fetch: (async (input: RequestInfo | URL, init?: RequestInit) => {
+        const response = await bare.fetch(input, init);
+        const headers = new Headers(response.headers);
+        headers.delete("replay-nonce");
+        return new Response(response.body, { status: response.status, headers });
+      }) as typeof fetch,
+    });
+    await expect(newOrder(noNonce, refusing.signer, { identifiers: [] })).rejects.toThrow(
+      `newNonce answered HTTP 200 without a Replay-Nonce (${base}/nonce)`,
+    );
+  });
+
+  it("says which field of a resource is not as RFC 8555 defines it", async () => {
+    const { client, signer } = await clientFor({
+      "POST /order": () =>
+        json(
+          { ...order, status: "bogus" },
+          { status: 201, headers: { location: `${base}/order/1` } },
+        ),
+    });
+    const error = await newOrder(client, signer, { identifiers: order.identifiers }).catch(
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(AcmeProtocolError);
+    expect((error as Error).message).toMatch(/^the order is not as RFC 8555 defines it: status \S/);
+    const root = await clientFor({
+      "POST /order": () => json([], { status: 201, headers: { location: `${base}/order/1` } }),
+    });
+    await expect(
+      newOrder(root.client, root.signer, { identifiers: order.identifiers }),
+    ).rejects.toThrow(/^the order is not as RFC 8555 defines it: \(root\) \S/);
+  });
+});
+
 describe("renewal information (RFC 9773)", () => {
   const window = { start: "2026-12-10T00:00:00Z", end: "2026-12-11T00:00:00Z" };
   const withAri = (ari: Handler) => ({
@@ -311,9 +438,12 @@ describe("renewal information (RFC 9773)", () => {
 
   it("is unavailable from a CA without it, and a window that ends first is refused", async () => {
     const none = await clientFor({});
-    await expect(getRenewalInfo(none.client, "AAA.BBB")).rejects.toBeInstanceOf(
-      RenewalInfoUnavailableError,
-    );
+    const error = await getRenewalInfo(none.client, "AAA.BBB").catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(RenewalInfoUnavailableError);
+    expect(error).toMatchObject({
+      name: "RenewalInfoUnavailableError",
+      message: "the CA does not offer renewal information",
+    });
     const backwards = await clientFor(
       withAri(() => json({ suggestedWindow: { start: window.end, end: window.start } })),
     );
@@ -324,6 +454,22 @@ describe("renewal information (RFC 9773)", () => {
       withAri(() => json({ suggestedWindow: { start: window.start, end: window.start } })),
     );
     await expect(getRenewalInfo(empty.client, "AAA.BBB")).rejects.toBeInstanceOf(AcmeProtocolError);
+  });
+
+  it("names the renewalInfo when it is not JSON", async () => {
+    const { client } = await clientFor(withAri(() => new Response("<html>")));
+    await expect(getRenewalInfo(client, "AAA.BBB")).rejects.toThrow(
+      `the renewalInfo is not JSON (HTTP 200) (${base}/ari/AAA.BBB)`,
+    );
+  });
+
+  it("has no identifier for a certificate without an Authority Key Identifier", async () => {
+    const der = await selfSignedCertificate("track.example.com");
+    expect(() => certificateIdOf(der)).toThrow(
+      new RenewalInfoUnavailableError(
+        "the certificate has no Authority Key Identifier, so it has no ARI identifier",
+      ),
+    );
   });
 });
 
@@ -417,28 +563,7 @@ describe("authorizations and challenges", () => {
 
 describe("certificates (RFC 8555 §7.4.2, §7.6)", () => {
   /** A self-signed certificate named `name`: a chain of one whose top issuer is `name`. */
-  async function selfSigned(name: string): Promise<Uint8Array> {
-    const keys = (await crypto.subtle.generateKey({ name: "ECDSA", namedCurve: "P-256" }, true, [
-      "sign",
-      "verify",
-    ])) as CryptoKeyPair;
-    const cert = new Certificate();
-    cert.version = 2;
-    cert.serialNumber = new asn1js.Integer({ value: 7 });
-    for (const holder of [cert.subject, cert.issuer]) {
-      holder.typesAndValues.push(
-        new AttributeTypeAndValue({
-          type: "2.5.4.3",
-          value: new asn1js.Utf8String({ value: name }),
-        }),
-      );
-    }
-    cert.notBefore.value = new Date(Date.now() - 86_400_000);
-    cert.notAfter.value = new Date(Date.now() + 86_400_000);
-    await cert.subjectPublicKeyInfo.importKey(keys.publicKey);
-    await cert.sign(keys.privateKey, "SHA-256");
-    return new Uint8Array(cert.toSchema().toBER(false));
-  }
+  const selfSigned = (name: string) => selfSignedCertificate(name, { serial: 7 });
   const pemResponse =
     (der: Uint8Array, links: string[] = []) =>
     () =>

@@ -131,6 +131,25 @@ describe("JWS", () => {
   });
 });
 
+describe("account keys", () => {
+  it.each([
+    ["an RSA key", { kty: "RSA", n: "AQAB", e: "AQAB", d: "AQAB" }],
+    ["a P-384 key", { ...rfc7515.jwk, crv: "P-384" }],
+    ["a public key", { ...rfc7515.jwk, d: undefined }],
+  ])("refuses %s", async (_, jwk) => {
+    await expect(importAccountKey(jwk as JsonWebKey)).rejects.toThrow(
+      "an ACME account key must be a private EC P-256 JWK",
+    );
+  });
+
+  it("imports the RFC's key with its public half, and exports it again", async () => {
+    const key = await importAccountKey(rfc7515.jwk);
+    const { kty, crv, x, y, d } = rfc7515.jwk;
+    expect(key.publicJwk).toEqual({ kty, crv, x, y });
+    expect(await exportAccountKey(key)).toEqual({ kty, crv, x, y, d });
+  });
+});
+
 describe("thumbprints and key authorizations", () => {
   it("computes the RFC 7638 §3.1 thumbprint, ignoring optional members", async () => {
     expect(await jwkThumbprint(rfc7638.jwk)).toBe(rfc7638.thumbprint);
@@ -147,6 +166,21 @@ describe("thumbprints and key authorizations", () => {
       ),
     );
     expect(await jwkThumbprint({ y, x, kty, crv, d: "ignored" })).toBe(expected);
+  });
+
+  it("thumbprints an OKP key as RFC 8037 §A.3 does, and an oct key over k and kty", async () => {
+    expect(
+      await jwkThumbprint({
+        kty: "OKP",
+        crv: "Ed25519",
+        x: "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo",
+        d: "ignored",
+      }),
+    ).toBe("kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k");
+    const expected = base64Url(
+      new Uint8Array(await crypto.subtle.digest("SHA-256", utf8('{"k":"c2VjcmV0","kty":"oct"}'))),
+    );
+    expect(await jwkThumbprint({ kty: "oct", alg: "HS256", k: "c2VjcmV0" })).toBe(expected);
   });
 
   it("refuses a key type it cannot thumbprint", async () => {

@@ -309,10 +309,20 @@ describe("while a certificate serves", () => {
       candidate: { serial: "0b" },
       status: "valid",
     });
-    expect(decide(downloaded, { kind: "deployed" }, t0).state).toMatchObject({
-      current: { serial: "0b" },
-      candidate: null,
-    });
+    const deployed = decide(downloaded, { kind: "deployed" }, t0);
+    expect(deployed.state).toMatchObject({ current: { serial: "0b" }, candidate: null });
+    expect(deployed.event.reason).toBe(
+      `certificate 0b deployed; valid until ${certificate.notAfter}`,
+    );
+    // What the edge said about it, when it said something.
+    const withEdge = decide(
+      downloaded,
+      { kind: "deployed", edgeStatus: "SSL pending_deployment" },
+      t0,
+    );
+    expect(withEdge.event.reason).toBe(
+      `certificate 0b deployed; valid until ${certificate.notAfter} (edge: SSL pending_deployment)`,
+    );
   });
 });
 
@@ -600,5 +610,249 @@ describe("schedules", () => {
   it("never retries earlier than a time the CA gave", () => {
     expect(nextFailureRetry(t0, 1, plus(day))?.toISOString()).toBe(plus(day).toISOString());
     expect(nextFailureRetry(t0, 1, plus(1000))?.toISOString()).toBe(plus(minute).toISOString());
+  });
+});
+
+describe("the history a user reads", () => {
+  /** Each outcome's decision in turn, from `start`. */
+  const trail = (start: CertificateState, ...outcomes: Outcome[]) => {
+    let state = start;
+    return outcomes.map((outcome) => {
+      const decision = decide(state, outcome, t0);
+      state = decision.state;
+      return decision;
+    });
+  };
+  const installed = () => run(enabled(), ...happyPath);
+
+  it("says what each step of an issuance did, from which phase to which", () => {
+    const enabling = enable(initialState("track.example.com", "us", t0), t0);
+    const steps = trail(
+      enabling.state,
+      { kind: "eligible" },
+      { kind: "ordered", order, status: "pending" },
+      { kind: "authorization_pending" },
+      { kind: "authorization_pending" },
+      { kind: "authorized" },
+      { kind: "finalized", status: "processing" },
+      { kind: "certificate_pending" },
+      { kind: "certificate_ready", certificate: "https://ca/cert/1" },
+      { kind: "downloaded", certificate },
+      { kind: "deployed" },
+    );
+    expect([enabling, ...steps].map(({ event }) => [event.from, event.to, event.reason])).toEqual([
+      ["idle", "check", "managed HTTPS enabled: checking eligibility"],
+      ["check", "order", "eligible: placing an order"],
+      ["order", "authorize", "order placed"],
+      ["authorize", "await_authorization", "challenge answered; waiting for the CA to validate"],
+      ["await_authorization", "await_authorization", "the CA is still validating"],
+      ["await_authorization", "finalize", "domain validated"],
+      ["finalize", "await_certificate", "order finalized; waiting for the certificate"],
+      ["await_certificate", "await_certificate", "the CA is still issuing"],
+      ["await_certificate", "download", "certificate issued"],
+      ["download", "deploy", "certificate 0a downloaded"],
+      ["deploy", "installed", `certificate 0a deployed; valid until ${certificate.notAfter}`],
+    ]);
+    expect(steps.every(({ event }) => event.errorCode === null)).toBe(true);
+    // The certificate's URL is kept on the order it belongs to.
+    expect(steps[7]?.state.order).toEqual({ ...order, certificate: "https://ca/cert/1" });
+    expect(disable(installed(), t0).event.reason).toBe("managed HTTPS disabled");
+  });
+
+  it("skips ahead with the order's status, saying so", () => {
+    const atOrder = run(enabled(), { kind: "eligible" });
+    const reasons = (["ready", "processing", "valid"] as const).map(
+      (status) => decide(atOrder, { kind: "ordered", order, status }, t0).event.reason,
+    );
+    expect(reasons).toEqual([
+      "order placed; already authorized",
+      "order placed; already finalized",
+      "order placed; already finalized",
+    ]);
+    const atFinalize = run(atOrder, { kind: "ordered", order, status: "ready" });
+    const issued = decide(
+      atFinalize,
+      { kind: "finalized", status: "valid", certificate: "https://ca/cert/2" },
+      t0,
+    );
+    expect(issued.state.phase).toBe("download");
+    expect(issued.state.order).toEqual({ ...order, certificate: "https://ca/cert/2" });
+    expect(issued.event.reason).toBe("certificate issued");
+    // Valid but without the certificate's URL: wait for it, as for processing.
+    const noUrl = decide(atFinalize, { kind: "finalized", status: "valid" }, t0);
+    expect(noUrl.state.phase).toBe("await_certificate");
+  });
+
+  it("shows a deploy step with nothing to deploy as our own error, retried", () => {
+    const lost = { ...run(enabled(), ...happyPath.slice(0, 7)), candidate: null };
+    const decision = decide(lost, { kind: "deployed" }, t0);
+    expect(decision.state).toMatchObject({
+      phase: "deploy",
+      stepRetries: 1,
+      error: { code: "service:internal", detail: "Nothing to deploy.", actionBy: "provider" },
+    });
+    expect(decision.event).toMatchObject({
+      reason: "Nothing to deploy. Retrying this step.",
+      errorCode: "service:internal",
+    });
+  });
+
+  it("defers an order without counting a failure, saying who waits", () => {
+    const atOrder = run(enabled(), { kind: "eligible" });
+    const until = plus(5 * minute).toISOString();
+    const decision = decide(
+      atOrder,
+      { kind: "order_deferred", until, detail: "The account's new orders are paced." },
+      t0,
+    );
+    expect(decision.state).toMatchObject({
+      phase: "order",
+      status: "pending",
+      nextRunAt: until,
+      failures: 0,
+      error: {
+        code: "limit:new_orders",
+        detail: "The account's new orders are paced.",
+        actionBy: "provider",
+        at: t0.toISOString(),
+      },
+    });
+    expect(decision.event.reason).toBe("The account's new orders are paced.");
+  });
+
+  it("says a lost order is placed anew, and gives up after its bound as the CA's trouble", () => {
+    const atAuthorize = run(enabled(), ...happyPath.slice(0, 2));
+    const lost: Outcome = { kind: "order_lost", detail: "The CA forgot the order" };
+    expect(decide(atAuthorize, lost, t0).event.reason).toBe(
+      "The CA forgot the order; placing a new order",
+    );
+    let state = atAuthorize;
+    for (let i = 0; i < 20 && state.phase !== "check" && state.phase !== "idle"; i++)
+      state = decide({ ...state, phase: "authorize" }, lost, t0).state;
+    expect(state.error).toMatchObject({
+      code: "acme:temporary",
+      actionBy: "provider",
+      detail: "The CA forgot the order",
+    });
+    expect(state.failures).toBe(1);
+  });
+
+  it("says when the next attempt is, or that there is none, with the failure's code", () => {
+    const failed = decide(enabled(), failure("failed"), t0);
+    expect(failed.event.reason).toMatch(/^no Next attempt at \d{4}-\d\d-\d\dT[\d:.]+Z\.$/);
+    expect(failed.event.errorCode).toBe("caa:forbidden");
+    let state = enabled();
+    for (let i = 0; i < 30 && (i === 0 || state.nextRunAt !== null); i++)
+      state = decide({ ...state, phase: "check" }, failure("failed"), t0).state;
+    const last = decide({ ...state, phase: "check" }, failure("failed"), t0);
+    expect(last.event.reason).toBe("no No more automatic attempts.");
+    expect(last.state.phase).toBe("idle");
+  });
+
+  it("stops redeploying once automatic attempts have run out", () => {
+    let state = run(enabled(), ...happyPath.slice(0, 7));
+    for (let i = 0; i < 30 && state.nextRunAt !== null; i++)
+      state = decide(state, failure("failed", { code: "deploy:rejected" }), t0).state;
+    expect(state).toMatchObject({ phase: "idle", nextRunAt: null, candidate: null });
+  });
+
+  it("says whether the CA's window moved", () => {
+    const info: Outcome = {
+      kind: "renewal_info",
+      windowStart: "2027-01-01T00:00:00.000Z",
+      windowEnd: "2027-01-03T00:00:00.000Z",
+      selected: "2027-01-02T00:00:00.000Z",
+      explanationUrl: null,
+    };
+    const [first, again] = trail(installed(), info, info);
+    expect(first?.event.reason).toBe(
+      "the CA suggests renewing between 2027-01-01T00:00:00.000Z and 2027-01-03T00:00:00.000Z; renewing at 2027-01-02T00:00:00.000Z",
+    );
+    expect(again?.event.reason).toBe("the CA's suggested renewal window is unchanged");
+    const permanent = decide(
+      installed(),
+      { kind: "renewal_info_unavailable", permanent: true },
+      t0,
+    );
+    expect(permanent.event.reason).toBe(
+      "the CA offers no renewal information; renewing when a third of the lifetime remains",
+    );
+    const notNow = decide(installed(), { kind: "renewal_info_unavailable", permanent: false }, t0);
+    expect(notNow.event.reason).toBe(
+      "no renewal information from the CA this time; asking again later",
+    );
+    // Without a certificate, the answer changes nothing.
+    const none = decide(enabled(), info, t0);
+    expect(none.state).toEqual(enabled());
+    expect(none.event.reason).toBe("renewal information without a certificate: ignored");
+  });
+
+  it("renews at renewsAt when the next look at the window would come after it", () => {
+    const atDeploy = run(enabled(), ...happyPath.slice(0, 7));
+    const candidate = atDeploy.candidate as NonNullable<CertificateState["candidate"]>;
+    const lateLook = {
+      ...atDeploy,
+      candidate: { ...candidate, nextAriCheckAt: "2027-02-01T00:00:00.000Z" },
+    };
+    const state = decide(lateLook, { kind: "deployed" }, t0).state;
+    expect(state.nextRunAt).toBe(candidate.renewsAt);
+    const earlyLook = {
+      ...atDeploy,
+      candidate: { ...candidate, nextAriCheckAt: plus(day).toISOString() },
+    };
+    expect(decide(earlyLook, { kind: "deployed" }, t0).state.nextRunAt).toBe(
+      plus(day).toISOString(),
+    );
+  });
+
+  it("names the expired certificate, with the last error when there is one", () => {
+    const after = new Date(Date.parse(certificate.notAfter) + 1);
+    expect(refreshStatus(installed(), after)?.event.reason).toBe("certificate 0a expired.");
+    const failing = decide(startRenewal(installed(), t0).state, failure("failed"), t0).state;
+    expect(refreshStatus(failing, after)?.event.reason).toBe(
+      "certificate 0a expired. Last error: no",
+    );
+  });
+});
+
+describe("what is due", () => {
+  const installed = () => run(enabled(), ...happyPath);
+  const current = () => installed().current as NonNullable<CertificateState["current"]>;
+
+  it("is nothing before a certificate is installed, or while nothing is due", () => {
+    expect(installedDue(run(enabled(), ...happyPath.slice(0, 7)), plus(365 * day))).toBe("nothing");
+    expect(installedDue({ ...installed(), current: null }, plus(365 * day))).toBe("nothing");
+    const noAri = { ...installed(), current: { ...current(), nextAriCheckAt: null } };
+    expect(installedDue(noAri, t0)).toBe("nothing");
+    const later = {
+      ...installed(),
+      current: { ...current(), nextAriCheckAt: plus(day).toISOString() },
+    };
+    expect(installedDue(later, t0)).toBe("nothing");
+    expect(installedDue(later, plus(day))).toBe("renewal_info");
+  });
+
+  it("wakes at the expiry when it comes before the next step, and not for an expired one", () => {
+    const soon = { ...installed(), nextRunAt: "2027-06-01T00:00:00.000Z" };
+    expect(alarmAt(soon)).toBe(new Date(Date.parse(certificate.notAfter) + 1000).toISOString());
+    const expired = { ...soon, status: "expired" as const };
+    expect(alarmAt(expired)).toBe("2027-06-01T00:00:00.000Z");
+  });
+
+  it("shows managed HTTPS off as unknown, whatever certificate is held", () => {
+    expect(publicStatus({ enabled: false, current: current() }, t0, "valid")).toBe("unknown");
+  });
+
+  it("is not stuck when idle or valid, however long ago the last progress", () => {
+    const long = plus(365 * day);
+    expect(isStuck({ status: "pending", phase: "idle", progressAt: t0.toISOString() }, long)).toBe(
+      false,
+    );
+    expect(isStuck({ status: "valid", phase: "check", progressAt: t0.toISOString() }, long)).toBe(
+      false,
+    );
+    expect(isStuck({ status: "pending", phase: "check", progressAt: t0.toISOString() }, long)).toBe(
+      true,
+    );
   });
 });

@@ -7,6 +7,7 @@ import {
   clickTarget,
   type LinkContent,
   locationOf,
+  macOf,
   maxUrlBytes,
   mintToken,
   parseSigningRing,
@@ -14,7 +15,14 @@ import {
   verifyToken,
 } from "../../src/tracking/link-token";
 import { base64UrlMatches } from "../../src/util/constant-time";
-import { base64, base64Url, urlAlphabet } from "../../src/util/encoding";
+import {
+  base64,
+  base64Url,
+  fromBase64Url,
+  fromUtf8,
+  urlAlphabet,
+  utf8,
+} from "../../src/util/encoding";
 
 const key = () => base64(crypto.getRandomValues(new Uint8Array(32)));
 const oldKey = key();
@@ -141,6 +149,8 @@ describe("a click's target", () => {
 describe("a click's Location", () => {
   it("is the target itself when it is printable ASCII", () => {
     expect(locationOf("https://example.com/a?b=c")).toBe("https://example.com/a?b=c");
+    // As minted, even where the URL parser would write it otherwise.
+    expect(locationOf("HTTPS://Example.com/a/../b")).toBe("HTTPS://Example.com/a/../b");
   });
   it("is the ASCII serialization of an older link's target", () => {
     expect(locationOf("https://example.com/ä ö")).toBe("https://example.com/%C3%A4%20%C3%B6");
@@ -180,5 +190,102 @@ describe("a token's shape", () => {
       messageId: "m",
     });
     expect(verifyToken(ring, "click", domain, open)).toBeNull();
+  });
+});
+
+describe("a token signed by a key of the ring but not minted here", () => {
+  /** What mintToken would give for this payload, had it written it. */
+  const signed = (kind: "click" | "open", payloadText: string, keyId = "new") => {
+    const payload = base64Url(utf8(payloadText));
+    const key = ring.keys.get(keyId);
+    if (!key) throw new Error(`no key ${keyId}`);
+    const mac = macOf(key, utf8(`${kind}|${domain}|${keyId}.${payload}`));
+    return `${keyId}.${payload}.${base64Url(mac)}`;
+  };
+
+  it("is read like a minted one when it has the same shape (the control)", () => {
+    const token = signed("click", '{"a":1,"s":2,"u":"https://example.com/","m":"x"}');
+    expect(verifyToken(ring, "click", domain, token)).toStrictEqual({
+      accountId: 1,
+      subaccountId: 2,
+      url: "https://example.com/",
+      messageId: "x",
+    });
+  });
+
+  it.each([
+    ["a payload that is not JSON", "not json"],
+    ["no account", '{"s":2,"u":"https://example.com/"}'],
+    ["an account that is not a number", '{"a":"1","s":2,"u":"https://example.com/"}'],
+    ["no subaccount", '{"a":1,"u":"https://example.com/"}'],
+    ["a click without a target", '{"a":1,"s":2}'],
+    ["a click whose target is not a string", '{"a":1,"s":2,"u":7}'],
+    ["a click whose target is not http(s)", '{"a":1,"s":2,"u":"javascript:alert(1)"}'],
+  ])("is refused with %s", (_, payload) => {
+    expect(verifyToken(ring, "click", domain, signed("click", payload))).toBeNull();
+  });
+
+  it("drops context fields that are not strings", () => {
+    const token = signed("open", '{"a":1,"s":2,"m":5,"r":null,"n":{"x":1}}');
+    expect(verifyToken(ring, "open", domain, token)).toStrictEqual({
+      accountId: 1,
+      subaccountId: 2,
+    });
+  });
+});
+
+describe("minting", () => {
+  const payloadOf = (token: string) =>
+    JSON.parse(fromUtf8(fromBase64Url(token.split(".")[1] ?? "")));
+
+  it("writes only the fields a link has, and no target into an open", () => {
+    const open = mintToken(ring, "open", domain, {
+      accountId: 2,
+      subaccountId: 3,
+      url: "https://example.com/",
+    });
+    expect(payloadOf(open)).toStrictEqual({ a: 2, s: 3 });
+    const click = mintToken(ring, "click", domain, {
+      accountId: 2,
+      subaccountId: 3,
+      url: "https://example.com/",
+      recipientId: "r",
+    });
+    expect(payloadOf(click)).toStrictEqual({ a: 2, s: 3, u: "https://example.com/", r: "r" });
+  });
+
+  it("refuses a ring whose current key is not among its keys", () => {
+    const broken = { current: "gone", keys: ring.keys };
+    expect(() => mintToken(broken, "open", domain, { accountId: 1, subaccountId: 0 })).toThrow(
+      "the current signing key is missing from the ring",
+    );
+  });
+
+  it("signs and verifies on a domain written in Unicode, and on no other", () => {
+    const unicode = "trÿck.example.test";
+    const token = mintToken(ring, "open", unicode, { accountId: 1, subaccountId: 0 });
+    expect(verifyToken(ring, "open", unicode, token)).toStrictEqual({
+      accountId: 1,
+      subaccountId: 0,
+    });
+    expect(verifyToken(ring, "open", "tryck.example.test", token)).toBeNull();
+    expect(verifyToken(ring, "open", domain, token)).toBeNull();
+  });
+
+  it("verifies a genuine token of 8192 characters, and refuses a longer one", () => {
+    const tokenOf = (length: number) =>
+      mintToken(ring, "open", domain, {
+        accountId: 1,
+        subaccountId: 0,
+        messageId: "m".repeat(length),
+      });
+    let length = 6000;
+    while (tokenOf(length).length < 8192) length++;
+    const longest = tokenOf(length);
+    expect(longest).toHaveLength(8192);
+    expect(verifyToken(ring, "open", domain, longest)?.messageId).toHaveLength(length);
+    const longer = tokenOf(length + 1);
+    expect(longer.length).toBeGreaterThan(8192);
+    expect(verifyToken(ring, "open", domain, longer)).toBeNull();
   });
 });

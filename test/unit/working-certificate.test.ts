@@ -1,33 +1,15 @@
 // A self-managed domain's proxy passes the probe; its certificate is then read so that the
 // customer hears of its expiry two weeks ahead (src/domains/tls-diagnosis.ts inspectWorkingLeaf).
-import * as asn1js from "asn1js";
-import { AttributeTypeAndValue, Certificate } from "pkijs";
 import { describe, expect, it } from "vitest";
 import { expiryWarningDays, inspectWorkingLeaf } from "../../src/domains/tls-diagnosis";
+import { selfSignedCertificate } from "../support/self-signed";
 
 const day = 86_400_000;
 const now = new Date("2026-11-26T12:00:00Z");
 
-/** A self-signed P-256 certificate for `name`, valid from a month before `now` until `notAfter`. */
-async function certificate(name: string, notAfter: Date): Promise<Uint8Array> {
-  const keys = (await crypto.subtle.generateKey({ name: "ECDSA", namedCurve: "P-256" }, true, [
-    "sign",
-    "verify",
-  ])) as CryptoKeyPair;
-  const cert = new Certificate();
-  cert.version = 2;
-  cert.serialNumber = new asn1js.Integer({ value: 1 });
-  for (const holder of [cert.subject, cert.issuer]) {
-    holder.typesAndValues.push(
-      new AttributeTypeAndValue({ type: "2.5.4.3", value: new asn1js.Utf8String({ value: name }) }),
-    );
-  }
-  cert.notBefore.value = new Date(now.getTime() - 30 * day);
-  cert.notAfter.value = notAfter;
-  await cert.subjectPublicKeyInfo.importKey(keys.publicKey);
-  await cert.sign(keys.privateKey, "SHA-256");
-  return new Uint8Array(cert.toSchema().toBER(false));
-}
+/** A self-signed certificate for `name`, valid from a month before `now` until `notAfter`. */
+const certificate = (name: string, notAfter: Date) =>
+  selfSignedCertificate(name, { notBefore: new Date(now.getTime() - 30 * day), notAfter });
 
 describe("a working proxy's certificate", () => {
   it("warns when it expires within two weeks, saying when and what happens then", async () => {
