@@ -8,7 +8,7 @@ import { AcmeClient } from "../src/acme/client";
 import { importAccountKey } from "../src/acme/jws";
 import { AcmeNetworkError } from "../src/acme/problem";
 import { loadConfig } from "../src/config";
-import { deployerFor } from "../src/deploy";
+import { deployerFor, managedEdgeFor } from "../src/deploy";
 import { createDohResolver } from "../src/dns/doh";
 import type { Region, TlsState } from "../src/domains/model";
 import { proxyProber } from "../src/domains/proxy-probe";
@@ -25,6 +25,7 @@ import {
   refreshStatus,
   startRenewal,
 } from "../src/issuance/machine";
+import { performManagedStep } from "../src/issuance/managed-runner";
 import { performStep, type StepContext } from "../src/issuance/runner";
 import { type CertificateState, initialState, type TransitionEvent } from "../src/issuance/state";
 import { type KeyRing, KeyRingError, parseKeyRing, unwrapKey } from "../src/pki/key-wrap";
@@ -251,7 +252,10 @@ export class DomainCertificate extends DurableObject<Env> {
       // Early (alarms are at least once, and a write may have moved the schedule): re-arm.
       return this.#mirrorAndArm(state);
     }
-    const outcome = await performStep(state, this.#stepContext());
+    const managed = managedEdgeFor(this.env);
+    const outcome = managed
+      ? await performManagedStep(state, { eligibility: () => this.#eligibility(), edge: managed })
+      : await performStep(state, this.#stepContext());
     await this.#apply(decide(state, outcome, new Date()), revision);
   }
 
@@ -307,34 +311,36 @@ export class DomainCertificate extends DurableObject<Env> {
   }
 
   #stepContext(): StepContext {
-    const config = loadConfig(this.env);
-    const resolver = createDohResolver({ url: config.dohUrl });
     return {
       acme: () => this.#acme(),
       refreshAccount: async (stale) => {
         this.#account = undefined;
         await acmeAccountStub(this.env).refresh(stale);
       },
-      eligibility: async () => {
-        const { signer } = await this.#acme();
-        const state = this.#store.load()?.state;
-        const domain = state?.domain ?? "";
-        return eligibilityContextFor(
-          config,
-          resolver,
-          {
-            region: state?.region ?? "us",
-            accountUri: signer.accountUrl,
-            ...(await eligibilityFactsOf(this.env.DB, domain)),
-          },
-          { probeProxy: proxyProber(this.env, config, resolver, domain) },
-        );
-      },
+      eligibility: async () => this.#eligibility((await this.#acme()).signer.accountUrl),
       keyRing: () => this.#ring(),
       store: this.#store,
       deployer: () => deployerFor(this.env),
       admitNewOrder: () => this.#admitNewOrder(),
     };
+  }
+
+  /** The eligibility check's facts; `accountUri` is our ACME account's, for CAA accounturi. */
+  async #eligibility(accountUri?: string) {
+    const config = loadConfig(this.env);
+    const resolver = createDohResolver({ url: config.dohUrl });
+    const state = this.#store.load()?.state;
+    const domain = state?.domain ?? "";
+    return eligibilityContextFor(
+      config,
+      resolver,
+      {
+        region: state?.region ?? "us",
+        ...(accountUri ? { accountUri } : {}),
+        ...(await eligibilityFactsOf(this.env.DB, domain)),
+      },
+      { probeProxy: proxyProber(this.env, config, resolver, domain) },
+    );
   }
 
   /** Takes one of the domain's account's new orders for this hour (NEW_ORDERS_PER_ACCOUNT_PER_HOUR). */

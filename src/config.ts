@@ -51,7 +51,7 @@ export interface Config {
   limits: AccountLimits;
   /** Where issued certificates go to be served (src/deploy). */
   deployer: {
-    kind: "edge-pull" | "cloudflare-for-saas";
+    kind: "edge-pull" | "cloudflare-for-saas" | "cloudflare-managed";
     /** The Cloudflare API's base URL, when not Cloudflare's own (a stand-in in tests). */
     cloudflareApiBaseUrl: string | null;
   };
@@ -95,6 +95,12 @@ const limit = (fallback: number) =>
     z.coerce.number().int().min(1).max(100_000_000).default(fallback),
   );
 
+/**
+ * The CAs Cloudflare may issue a custom hostname's certificate from, by their CAA names
+ * (Cloudflare's "Certificate authorities" reference): the CAA check of cloudflare-managed.
+ */
+export const cloudflareCaaIdentities = ["letsencrypt.org", "pki.goog", "ssl.com"] as const;
+
 const envSchema = z.object({
   EU_JURISDICTION: z.enum(["eu", ""]).default("eu"),
   SWEEP_PAGE_SIZE: z.coerce.number().int().min(1).max(10_000).default(500),
@@ -118,7 +124,9 @@ const envSchema = z.object({
   STANDARD_ENDPOINT_EU: hostname,
   EXTRA_PUBLIC_SUFFIXES: hostnameList.pipe(z.array(hostname)),
   HTTPS_PROBE_PORT: z.coerce.number().int().min(1).max(65_535).default(443),
-  CERTIFICATE_DEPLOYER: z.enum(["edge-pull", "cloudflare-for-saas"]).default("edge-pull"),
+  CERTIFICATE_DEPLOYER: z
+    .enum(["edge-pull", "cloudflare-for-saas", "cloudflare-managed"])
+    .default("edge-pull"),
   CLOUDFLARE_API_BASE_URL: z.union([z.literal(""), z.url({ protocol: /^https?$/ })]).default(""),
   WEBHOOK_ALLOW_INSECURE_TARGETS: z.enum(["true", "false", ""]).default("false"),
   LINK_HOLDER_CACHE_SECONDS: z.coerce.number().int().min(0).max(300).default(240),
@@ -161,7 +169,11 @@ function parseConfig(env: Env): Config {
   const config: Config = {
     apiHostnames: new Set(vars.API_HOSTNAMES),
     acme: { directoryUrl: vars.ACME_DIRECTORY_URL, contactEmail: vars.ACME_CONTACT_EMAIL },
-    caaIdentities: vars.CAA_IDENTITIES,
+    // Cloudflare picks the CA of a certificate it issues: CAA must allow any of them.
+    caaIdentities:
+      vars.CERTIFICATE_DEPLOYER === "cloudflare-managed"
+        ? [...cloudflareCaaIdentities]
+        : vars.CAA_IDENTITIES,
     euJurisdiction: vars.EU_JURISDICTION === "eu" ? "eu" : null,
     sweepPageSize: vars.SWEEP_PAGE_SIZE,
     policyBlocklist: vars.POLICY_BLOCKLIST,

@@ -35,6 +35,8 @@ export const ports = {
   cloudflarePebbleAcme: 14200,
   /** Renewal information in front of that Pebble, as ariDirectory is for the main one. */
   cloudflareAriDirectory: 14610,
+  /** A worker in cloudflare-managed mode (no CA of its own: Cloudflare's stand-in issues). */
+  cloudflareManagedWorker: 5007,
   /** A Pebble that finds every challenge valid, for certificate objects driven inside workerd. */
   lifecyclePebbleAcme: 14330,
   lifecyclePebbleManagement: 14345,

@@ -20,7 +20,8 @@ export interface CloudflareSaasOptions {
   timeoutMs?: number;
 }
 
-export function cloudflareSaasDeployer(options: CloudflareSaasOptions): Deployer {
+/** The SaaS zone's custom hostnames, through the official SDK; shared by both Cloudflare modes. */
+export function saasZone(options: CloudflareSaasOptions) {
   const client = createClient({
     resources: [BaseCustomHostnames],
     apiToken: options.apiToken,
@@ -31,12 +32,30 @@ export function cloudflareSaasDeployer(options: CloudflareSaasOptions): Deployer
     maxRetries: 0,
   });
   const zone_id = options.zoneId;
-
-  /** The ids of the custom hostnames named `domain` (one, unless someone added another by hand). */
-  const hostnamesNamed = async (domain: string): Promise<string[]> => {
+  /** The custom hostnames named `domain` (one, unless someone added another by hand). */
+  const named = async (domain: string) => {
     const page = await client.customHostnames.list({ zone_id, hostname: { exact: domain } });
-    return page.result.filter((h) => h.hostname === domain).map((h) => h.id);
+    return page.result.filter((h) => h.hostname === domain);
   };
+  return {
+    client,
+    zone_id,
+    named,
+    /** Deletes every custom hostname named `domain`; one gone already is what we wanted. */
+    async removeNamed(domain: string): Promise<void> {
+      for (const { id } of await named(domain)) {
+        await client.customHostnames.delete(id, { zone_id }).catch((error: unknown) => {
+          // Gone already (a retry after a lost answer): that is what we wanted.
+          if (!(error instanceof APIError && error.status === 404)) throw error;
+        });
+      }
+    },
+  };
+}
+
+export function cloudflareSaasDeployer(options: CloudflareSaasOptions): Deployer {
+  const { client, zone_id, named, removeNamed } = saasZone(options);
+  const hostnamesNamed = async (domain: string) => (await named(domain)).map((h) => h.id);
 
   return {
     async route(domain) {
@@ -76,19 +95,12 @@ export function cloudflareSaasDeployer(options: CloudflareSaasOptions): Deployer
       });
     },
     async remove(domain) {
-      await cloudflareCall(`remove ${domain}`, async () => {
-        for (const id of await hostnamesNamed(domain)) {
-          await client.customHostnames.delete(id, { zone_id }).catch((error: unknown) => {
-            // Gone already (a retry after a lost answer): that is what we wanted.
-            if (!(error instanceof APIError && error.status === 404)) throw error;
-          });
-        }
-      });
+      await cloudflareCall(`remove ${domain}`, () => removeNamed(domain));
     },
   };
 }
 
-async function cloudflareCall<T>(what: string, call: () => Promise<T>): Promise<T> {
+export async function cloudflareCall<T>(what: string, call: () => Promise<T>): Promise<T> {
   try {
     return await call();
   } catch (error) {
@@ -102,6 +114,8 @@ export function sameSerial(a: string, b: string): boolean {
   return canonical(a) === canonical(b);
 }
 
+const notEntitled = /enterprise|entitle/i;
+
 /** What a Cloudflare API failure means for the lifecycle. */
 export function deployErrorFrom(what: string, error: unknown): DeployError {
   if (error instanceof APIConnectionError) {
@@ -114,6 +128,13 @@ export function deployErrorFrom(what: string, error: unknown): DeployError {
     const said = error.errors.map((e) => `${e.code}: ${e.message}`).join("; ");
     const message = `Cloudflare answered HTTP ${error.status} to ${what}${said ? ` (${said})` : ""}`;
     const status = error.status ?? 0;
+    // Cloudflare words a feature the zone's plan lacks as needing Enterprise or an entitlement
+    // (custom certificates on custom hostnames are Enterprise-only): not a credentials problem.
+    if (
+      (status === 400 || status === 403) &&
+      error.errors.some((e) => notEntitled.test(e.message ?? ""))
+    )
+      return new DeployError("deploy:not_entitled", message);
     if (status === 401 || status === 403) return new DeployError("deploy:unauthorized", message);
     if (status === 429) {
       const seconds = Number(error.headers?.get("retry-after"));

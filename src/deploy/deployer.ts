@@ -33,6 +33,11 @@ export type DeployErrorCode =
   | "deploy:unauthorized"
   /** The edge refused the request itself (a quota, a certificate it will not take). */
   | "deploy:rejected"
+  /**
+   * The edge's plan does not include what this deploy mode needs (Cloudflare: custom
+   * certificates on custom hostnames are Enterprise-only). Retrying soon cannot help.
+   */
+  | "deploy:not_entitled"
   /** The edge asked us to slow down. */
   | "deploy:rate_limited"
   /** The edge did not answer, answered 5xx, or answered nonsense. */
@@ -47,4 +52,33 @@ export class DeployError extends Error {
   ) {
     super(message);
   }
+}
+
+/** A certificate the edge issued for a domain and serves itself (cloudflare-managed). */
+export interface EdgeCertificate {
+  serial: string;
+  issuer: string | null;
+  notBefore: string;
+  notAfter: string;
+}
+
+/** What the edge says of a domain whose certificate it issues and renews itself. */
+export interface EdgeHostname {
+  /** The edge's own status words, for the domain's history (e.g. Cloudflare's). */
+  hostnameStatus: string;
+  certificateStatus: string;
+  /** Where the edge is in getting the certificate. */
+  stage: "pending" | "active" | "timed_out" | "blocked" | "moved";
+  /** Why validation has not succeeded yet, in the edge's words (empty when nothing is wrong). */
+  problems: string[];
+  /** The certificate it serves, once it has one. */
+  certificate: EdgeCertificate | null;
+}
+
+/** An edge that gets and renews certificates itself (Cloudflare for SaaS, Cloudflare-issued). */
+export interface ManagedEdge {
+  /** The domain on the edge with a certificate of the edge's own (validation restarted if it timed out). */
+  ensure(domain: string): Promise<EdgeHostname>;
+  /** What the edge says of the domain now; null when it is not on the edge. */
+  read(domain: string): Promise<EdgeHostname | null>;
 }

@@ -52,8 +52,11 @@ export const errorCodes = [
   "policy:blocked",
   "deploy:unauthorized",
   "deploy:rejected",
+  "deploy:not_entitled",
   "deploy:rate_limited",
   "deploy:unavailable",
+  "edge:validation",
+  "edge:blocked",
   "limit:new_orders",
   "service:internal",
 ] as const;

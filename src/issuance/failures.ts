@@ -4,10 +4,20 @@ import { AcmeNetworkError, AcmeProblem, AcmeProtocolError, acmeErrorTypes } from
 import { ConfigError } from "../config";
 import { DeployError } from "../deploy/deployer";
 import { KeyRingError } from "../pki/key-wrap";
-import type { EligibilityCheck } from "./eligibility";
-import type { Failure } from "./state";
+import { checkEligibility, type EligibilityCheck, type EligibilityContext } from "./eligibility";
+import type { Failure, Outcome } from "./state";
 
 /** A failed eligibility check as a failure of the lifecycle. */
+/** The check step, in every mode: eligible, or the first check that blocks, as a failure. */
+export async function eligibilityOutcome(
+  domain: string,
+  context: EligibilityContext,
+): Promise<Outcome> {
+  const report = await checkEligibility(domain, context);
+  if (report.blocking) return { kind: "failure", failure: ineligible(report.blocking) };
+  return { kind: "eligible" };
+}
+
 export function ineligible(check: EligibilityCheck): Failure {
   const detail = check.fix ? `${check.detail} ${check.fix}` : check.detail;
   if (check.status === "error") {
@@ -85,6 +95,9 @@ const sentences: Partial<Record<string, string>> = {
 };
 
 /** A failure for anything thrown while performing a step. */
+/** How long a deploy refused for the plan waits before it is tried again. */
+export const notEntitledRetryMs = 24 * 3600_000;
+
 export function failureFrom(error: unknown): Failure {
   if (error instanceof AcmeProblem) {
     // A compound problem speaks through its first subproblem (one name per order here).
@@ -117,6 +130,19 @@ export function failureFrom(error: unknown): Failure {
       code: "acme:temporary",
       actionBy: "provider",
       detail: `The CA answered something unexpected: ${error.message}`,
+    };
+  }
+  if (error instanceof DeployError && error.code === "deploy:not_entitled") {
+    // The plan will not change by itself: asked again daily, not on the quick schedule.
+    return {
+      severity: "failed",
+      code: error.code,
+      actionBy: "provider",
+      detail:
+        `The certificate was issued but the TLS edge's plan does not take it: ${error.message}. ` +
+        "Fix: have the SaaS zone entitled to custom certificates (Cloudflare Enterprise), or set " +
+        "CERTIFICATE_DEPLOYER to a mode this plan supports (docs/deploy.md).",
+      retryAt: new Date(Date.now() + notEntitledRetryMs).toISOString(),
     };
   }
   if (error instanceof DeployError) {

@@ -125,15 +125,23 @@ export function decide(
     next.status = publicStatus(next, now, "pending");
     return { state: next, event: event(state, next, now, reason) };
   };
-  const poll = (reason: string, retryAfter: string | undefined): Decision => {
+  const poll = (
+    reason: string,
+    retryAfter: string | undefined,
+    waiting?: Pick<Failure, "code" | "detail" | "actionBy">,
+  ): Decision => {
     const next: CertificateState = {
       ...state,
       polls: state.polls + 1,
       nextRunAt: at(
         nextPollAt(now, state.polls, retryAfter ? new Date(retryAfter) : undefined, polling),
       ),
+      ...(waiting ? { error: { ...waiting, at: at(now) } } : {}),
     };
-    return { state: next, event: event(state, next, now, reason) };
+    return {
+      state: next,
+      event: event(state, next, now, waiting ? `${reason}: ${waiting.detail}` : reason),
+    };
   };
 
   switch (outcome.kind) {
@@ -145,6 +153,16 @@ export function decide(
         ? `renewal order placed (replaces ${outcome.replaces})`
         : "order placed";
       const status = outcome.status;
+      if (outcome.reason)
+        return advance(
+          status === "pending"
+            ? "authorize"
+            : status === "ready"
+              ? "finalize"
+              : "await_certificate",
+          outcome.reason,
+          changes,
+        );
       switch (status) {
         case "pending":
           return advance("authorize", placed, changes);
@@ -181,7 +199,7 @@ export function decide(
         nextPollAt(now, 0, optionalDate(outcome.retryAfter), polling),
       );
     case "certificate_pending":
-      return poll("the CA is still issuing", outcome.retryAfter);
+      return poll("the CA is still issuing", outcome.retryAfter, outcome.waiting);
     case "certificate_ready":
       return advance("download", "certificate issued", {
         order: state.order && { ...state.order, certificate: outcome.certificate },

@@ -20,8 +20,8 @@ import { exportPkcs8, generateKeyPair, importPkcs8 } from "../pki/keys";
 import { toPem } from "../pki/pem";
 import { hex } from "../util/encoding";
 import { logProblem, messageOf } from "../util/log";
-import { checkEligibility, type EligibilityContext } from "./eligibility";
-import { failureFrom, ineligible, isLostResource } from "./failures";
+import type { EligibilityContext } from "./eligibility";
+import { eligibilityOutcome, failureFrom, isLostResource } from "./failures";
 import { pointInWindow } from "./renewal";
 import type { CertificateState, Outcome } from "./state";
 
@@ -102,11 +102,8 @@ export async function performStep(state: CertificateState, context: StepContext)
 async function perform(state: CertificateState, context: StepContext): Promise<Outcome> {
   const { domain } = state;
   switch (state.phase) {
-    case "check": {
-      const report = await checkEligibility(domain, await context.eligibility());
-      if (report.blocking) return { kind: "failure", failure: ineligible(report.blocking) };
-      return { kind: "eligible" };
-    }
+    case "check":
+      return eligibilityOutcome(domain, await context.eligibility());
     case "order": {
       // A first certificate spends the account's budget of new orders, once per attempt (not
       // again for a quick retry of this step); a renewal, which keeps a name served, does not.

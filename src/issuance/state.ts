@@ -95,11 +95,18 @@ export type Outcome =
       retryAfter?: string;
       /** The ARI certificate ID of the certificate this order replaces. */
       replaces?: string;
+      /** What placing it meant, when it was not an ACME order (the edge's own certificate). */
+      reason?: string;
     }
   | { kind: "authorization_pending"; retryAfter?: string }
   | { kind: "authorized" }
   | { kind: "finalized"; status: "processing" | "valid"; certificate?: string; retryAfter?: string }
-  | { kind: "certificate_pending"; retryAfter?: string }
+  | {
+      kind: "certificate_pending";
+      retryAfter?: string;
+      /** What holds the certificate up meanwhile, and who can fix it (shown, still pending). */
+      waiting?: Pick<Failure, "code" | "detail" | "actionBy">;
+    }
   | { kind: "certificate_ready"; certificate: string }
   | {
       kind: "downloaded";

@@ -87,6 +87,27 @@ const deployment = (domain: string, c: ReturnType<typeof certificateFor>): Deplo
   privateKeyPem: async () => c.keyPem,
 });
 
+/** A call to a worker's API with an account's key: its status and JSON body. */
+async function apiCall(
+  worker: LocalWorker,
+  key: string,
+  method: string,
+  path: string,
+  body?: unknown,
+) {
+  const response = await fetch(`${worker.url}/api/v1${path}`, {
+    method,
+    headers: { authorization: key, "content-type": "application/json" },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
+  return { status: response.status, body: (await response.json().catch(() => null)) as unknown };
+}
+
+interface CertificateView {
+  error: { code: string; detail: string; action_by: string } | null;
+  next_attempt_at: string | null;
+}
+
 const deployer = (token = apiToken) =>
   cloudflareSaasDeployer({ apiToken: token, zoneId, baseUrl: cloudflare.baseUrl, timeoutMs: 5000 });
 
@@ -219,6 +240,24 @@ describe("Cloudflare for SaaS deployer, against the API stand-in", () => {
       expect((error.retryAfter?.getTime() ?? 0) - Date.now()).toBeGreaterThan(100_000);
   });
 
+  it("tells a zone without custom certificates (not Enterprise) from a wrong token", async () => {
+    const domain = "track.cf-plan.test";
+    cloudflare.entitleCustomCertificates(false);
+    try {
+      const error = (await deployer()
+        .deploy(deployment(domain, certificateFor(domain)))
+        .catch((e: unknown) => e)) as DeployError;
+      expect(error.code).toBe("deploy:not_entitled");
+      expect(error.message).toContain("only available on an Enterprise plan");
+      // Routing a name needs no certificate, so it works on every plan.
+      await deployer().route(domain);
+      expect(cloudflare.hostnames().some((h) => h.hostname === domain)).toBe(true);
+    } finally {
+      cloudflare.entitleCustomCertificates(true);
+      await deployer().remove(domain);
+    }
+  });
+
   it("turns a wrong token and an unreachable API into deploy:* errors too", async () => {
     const denied = (await deployer("not-the-token")
       .remove("x.cf-errors.test")
@@ -281,14 +320,8 @@ describe("a worker deploying to Cloudflare for SaaS", () => {
     if (persistTo) rmSync(persistTo, { recursive: true, force: true });
   });
 
-  const call = async (method: string, path: string, body?: unknown) => {
-    const response = await fetch(`${worker.url}/api/v1${path}`, {
-      method,
-      headers: { authorization: key, "content-type": "application/json" },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    });
-    return { status: response.status, body: (await response.json().catch(() => null)) as unknown };
-  };
+  const call = (method: string, path: string, body?: unknown) =>
+    apiCall(worker, key, method, path, body);
 
   it("shows a Cloudflare outage as deploy:unavailable, retries, and uploads the certificate", {
     timeout: 60_000,
@@ -345,6 +378,39 @@ describe("a worker deploying to Cloudflare for SaaS", () => {
       "DELETE",
     ]);
   });
+  it("shows a plan without custom certificates as deploy:not_entitled, asked again a day later", {
+    timeout: 60_000,
+  }, async () => {
+    cloudflare.entitleCustomCertificates(false);
+    try {
+      const domain = dynamicName("cf-plan");
+      await dns.setCname(domain, localWorkerVars.V2_ENDPOINT_US);
+      expect((await call("POST", "/tracking-domains", { domain })).status).toBe(200);
+      expect((await call("POST", `/tracking-domains/${domain}/verify`)).status).toBe(200);
+      const deadline = Date.now() + 45_000;
+      let state: CertificateView | undefined;
+      while (Date.now() < deadline) {
+        state = (
+          (await call("GET", `/tracking-domains/${domain}/certificate`)).body as {
+            results: CertificateView;
+          }
+        ).results;
+        if (state.error?.code === "deploy:not_entitled") break;
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+      expect(state?.error).toMatchObject({ code: "deploy:not_entitled", action_by: "provider" });
+      expect(state?.error?.detail).toContain("CERTIFICATE_DEPLOYER");
+      // Not on the quick schedule: the plan will not change within minutes.
+      const wait = Date.parse(state?.next_attempt_at ?? "") - Date.now();
+      expect(wait).toBeGreaterThan(23 * 3600_000);
+      // Nothing went up, and the name stays routed for HTTP.
+      const hostname = cloudflare.hostnames().find((h) => h.hostname === domain);
+      expect(hostname?.certificatePem).toBe("");
+    } finally {
+      cloudflare.entitleCustomCertificates(true);
+    }
+  });
+
   it("puts a verified HTTP-only domain on the edge too, retrying while Cloudflare fails", {
     timeout: 30_000,
   }, async () => {
@@ -451,5 +517,124 @@ describe("a worker deploying to Cloudflare for SaaS", () => {
     } finally {
       await policy(null);
     }
+  });
+});
+
+describe("a worker in cloudflare-managed mode (Cloudflare issues the certificates)", () => {
+  let worker: LocalWorker;
+  let key: string;
+  let persistTo: string;
+
+  beforeAll(async () => {
+    persistTo = mkdtempSync(join(tmpdir(), "tracking-edge-cf-managed-"));
+    migrateLocalDatabase(persistTo);
+    [key] = (await createLocalApiKeys([{ account: "cloudflare-managed" }], persistTo)) as [string];
+    worker = await startLocalWorker({
+      port: ports.cloudflareManagedWorker,
+      persistTo,
+      vars: {
+        ...localWorkerVars,
+        // No CA is asked in this mode: a directory nothing answers proves it.
+        ACME_DIRECTORY_URL: "https://127.0.0.1:9/dir",
+        KEY_ENCRYPTION_KEYS: generatedKeyRing(),
+        LINK_SIGNING_KEYS: generatedKeyRing(),
+        CERTIFICATE_DEPLOYER: "cloudflare-managed",
+        CLOUDFLARE_API_BASE_URL: cloudflare.baseUrl,
+        CLOUDFLARE_API_TOKEN: apiToken,
+        CLOUDFLARE_ZONE_ID: zoneId,
+      },
+    });
+  }, 90_000);
+  afterAll(async () => {
+    await worker?.stop();
+    if (persistTo) rmSync(persistTo, { recursive: true, force: true });
+  });
+
+  const call = (method: string, path: string, body?: unknown) =>
+    apiCall(worker, key, method, path, body);
+  interface ManagedView extends CertificateView {
+    status: string;
+    certificate: { serial: string; not_after: string } | null;
+  }
+  const certificateOf = async (domain: string) =>
+    (
+      (await call("GET", `/tracking-domains/${domain}/certificate`)).body as {
+        results: ManagedView;
+      }
+    ).results;
+
+  it("follows the hostname from created to active, showing a validation error and who fixes it", {
+    timeout: 90_000,
+  }, async () => {
+    const domain = dynamicName("cf-managed");
+    await dns.setCname(domain, localWorkerVars.V2_ENDPOINT_US);
+    const problem = "CNAME record not found for the hostname";
+    cloudflare.scriptNextManaged([
+      { status: "pending", ssl: "initializing" },
+      { status: "pending", ssl: "pending_validation", errors: [problem] },
+      { status: "pending", ssl: "pending_validation" },
+      { status: "active", ssl: "pending_deployment" },
+      { status: "active", ssl: "active" },
+    ]);
+    expect((await call("POST", "/tracking-domains", { domain })).status).toBe(200);
+    expect((await call("POST", `/tracking-domains/${domain}/verify`)).status).toBe(200);
+
+    const seen: string[] = [];
+    const deadline = Date.now() + 75_000;
+    let view: ManagedView | undefined;
+    while (Date.now() < deadline) {
+      view = await certificateOf(domain);
+      const entry = `${view.status} ${view.error?.code ?? "-"} ${view.error?.action_by ?? "-"}`;
+      if (seen.at(-1) !== entry) seen.push(entry);
+      if (view.status === "valid") break;
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+    // Cloudflare's validation error was shown while pending, as the customer's to fix.
+    expect(seen).toContain("pending edge:validation customer");
+    expect(view?.status).toBe("valid");
+    expect(view?.error).toBeNull();
+    // The certificate is the one Cloudflare serves, with its dates; nothing was uploaded.
+    const hostnames = cloudflare.hostnames().filter((h) => h.hostname === domain);
+    expect(hostnames).toHaveLength(1);
+    expect(hostnames[0]?.certificatePem).toBe("");
+    const served = cloudflare.requests.filter(
+      (r) => r.method === "POST" && (r.body as { hostname?: string })?.hostname === domain,
+    );
+    expect(served.map((r) => r.body)).toEqual([
+      {
+        hostname: domain,
+        ssl: { method: "http", type: "dv", settings: { min_tls_version: "1.2" } },
+      },
+    ]);
+    expect(view?.certificate?.serial).toMatch(/^[0-9a-f]{32}$/);
+    expect(Date.parse(view?.certificate?.not_after ?? "") - Date.now()).toBeGreaterThan(
+      89 * 24 * 3600_000,
+    );
+    const events = (await call("GET", `/tracking-domains/${domain}/certificate/events`)).body as {
+      results: { reason: string }[];
+    };
+    const reasons = events.results.map((e) => e.reason);
+    expect(reasons.some((r) => r.includes(problem))).toBe(true);
+    expect(reasons.some((r) => r.includes("Cloudflare issues its certificate"))).toBe(true);
+  });
+
+  it("shows a hostname Cloudflare blocks as the provider's to take up, with no more attempts", {
+    timeout: 60_000,
+  }, async () => {
+    const domain = dynamicName("cf-blocked");
+    await dns.setCname(domain, localWorkerVars.V2_ENDPOINT_US);
+    cloudflare.scriptNextManaged([{ status: "blocked", ssl: "initializing" }]);
+    expect((await call("POST", "/tracking-domains", { domain })).status).toBe(200);
+    expect((await call("POST", `/tracking-domains/${domain}/verify`)).status).toBe(200);
+    const deadline = Date.now() + 45_000;
+    let view: ManagedView | undefined;
+    while (Date.now() < deadline) {
+      view = await certificateOf(domain);
+      if (view.error?.code === "edge:blocked") break;
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+    expect(view?.status).toBe("unavailable");
+    expect(view?.error).toMatchObject({ code: "edge:blocked", action_by: "provider" });
+    expect(view?.next_attempt_at).toBeNull();
   });
 });

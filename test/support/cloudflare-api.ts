@@ -25,6 +25,51 @@ export interface StoredHostname {
   keyPem: string;
   bundleMethod: string;
   sslStatus: "pending_deployment" | "active";
+  /** A hostname whose certificate Cloudflare issues (ssl.method http, no custom certificate). */
+  managed: ManagedProgress | null;
+}
+
+/** One state of a Cloudflare-issued certificate's way to active, as the API shows it. */
+export interface ManagedStage {
+  status: string;
+  ssl: string;
+  /** ssl.validation_errors' messages. */
+  errors?: string[];
+}
+
+/** Where a managed hostname is on its script; each read moves it one stage on. */
+interface ManagedProgress {
+  script: ManagedStage[];
+  at: number;
+  certificate: { serial: string; issuedOn: string; expiresOn: string } | null;
+}
+
+/** Cloudflare's documented way for an HTTP-validated certificate, one stage per read. */
+export const managedPath: ManagedStage[] = [
+  { status: "pending", ssl: "initializing" },
+  { status: "pending", ssl: "pending_validation" },
+  { status: "active", ssl: "pending_deployment" },
+  { status: "active", ssl: "active" },
+];
+
+/**
+ * The account and SaaS zone as deploy:check reads them (scripts/lib/deploy-check.ts): what
+ * exists, answered in the shapes of the API reference (D1, Queues, Workers secrets, routes and
+ * custom domains, the fallback origin, DNS records, zone settings, the zone's plan).
+ */
+export interface AccountModel {
+  accountId: string;
+  d1: { uuid: string; name: string }[];
+  queues: string[];
+  /** Secret names by Worker; a Worker absent here is not deployed. */
+  secrets: Record<string, string[]>;
+  workerDomains: { hostname: string; service: string }[];
+  /** Worker routes on the SaaS zone. */
+  routes: { pattern: string; script: string }[];
+  fallbackOrigin: { origin: string; status: string } | null;
+  dnsRecords: { name: string; type: string; content: string; proxied: boolean }[];
+  alwaysUseHttps: "on" | "off";
+  plan: { name: string; legacy_id: string };
 }
 
 export interface CloudflareApiStandin {
@@ -41,6 +86,18 @@ export interface CloudflareApiStandin {
   ) => void;
   /** The next certificate upload is answered as done but not kept (a lost write). */
   dropNextUpload: () => void;
+  /** What deploy:check finds; tests change it to make a check fail. */
+  account: AccountModel;
+  /**
+   * Whether the zone may carry custom certificates (Enterprise only, per Cloudflare's plans
+   * table). Without it, uploads are refused the way Cloudflare refuses Enterprise-only options
+   * (code 1459's wording for certificate_authority; the code used here is the stand-in's own).
+   */
+  entitleCustomCertificates: (entitled: boolean) => void;
+  /** The stages the next managed hostname created (or restarted) goes through. */
+  scriptNextManaged: (script: ManagedStage[]) => void;
+  /** Cloudflare renews a managed hostname's certificate: a new serial from now on. */
+  renewManaged: (hostname: string) => void;
   close: () => Promise<void>;
 }
 
@@ -129,7 +186,20 @@ export async function startCloudflareApi(options: {
   port: number;
   zoneId: string;
   apiToken: string;
+  account?: AccountModel;
 }): Promise<CloudflareApiStandin> {
+  const account: AccountModel = options.account ?? {
+    accountId: "0".repeat(32),
+    d1: [],
+    queues: [],
+    secrets: {},
+    workerDomains: [],
+    routes: [],
+    fallbackOrigin: null,
+    dnsRecords: [],
+    alwaysUseHttps: "off",
+    plan: { name: "Free Website", legacy_id: "free" },
+  };
   const hostnames = new Map<string, StoredHostname>();
   const requests: RecordedRequest[] = [];
   let failures: {
@@ -148,6 +218,35 @@ export async function startCloudflareApi(options: {
     res.end(JSON.stringify({ success: status < 400, errors: [], messages: [], ...body }));
   };
   let dropNextUpload = false;
+  let customCertificates = true;
+  let nextScript: ManagedStage[] | null = null;
+  const newCertificate = () => ({
+    serial: crypto.randomUUID().replaceAll("-", "").slice(0, 32),
+    issuedOn: new Date().toISOString(),
+    expiresOn: new Date(Date.now() + 90 * 24 * 3600_000).toISOString(),
+  });
+  const startManaged = (): ManagedProgress => {
+    const script = nextScript ?? managedPath;
+    nextScript = null;
+    return { script, at: 0, certificate: null };
+  };
+  /** The stage a managed hostname shows now; reading it moves it on. */
+  const stageOf = (progress: ManagedProgress, read: boolean): ManagedStage => {
+    const stage = progress.script[
+      Math.min(progress.at, progress.script.length - 1)
+    ] as ManagedStage;
+    if (stage.ssl === "active") progress.certificate ??= newCertificate();
+    if (read) progress.at++;
+    return stage;
+  };
+  const refuseUnentitled = (ssl: { custom_certificate?: string } | undefined) => {
+    if (ssl?.custom_certificate && !customCertificates)
+      throw new Refusal(
+        403,
+        1499,
+        "Custom certificates are only available on an Enterprise plan. If you're interested in the Enterprise plan, please contact sales.",
+      );
+  };
   /** The custom certificate's fields, as the API reference lists them for an uploaded one. */
   const uploadedOf = (h: StoredHostname) => {
     if (!h.certificatePem) return {};
@@ -159,19 +258,54 @@ export async function startCloudflareApi(options: {
       hosts: (leaf.subjectAltName ?? "").split(", ").map((name) => name.replace(/^DNS:/, "")),
     };
   };
-  const present = (h: StoredHostname) => ({
-    id: h.id,
-    hostname: h.hostname,
-    status: "active",
-    created_at: new Date().toISOString(),
-    ssl: {
+  const present = (h: StoredHostname, read = false) => {
+    if (h.managed) {
+      const stage = stageOf(h.managed, read);
+      const certificate = stage.ssl === "active" ? h.managed.certificate : null;
+      return {
+        id: h.id,
+        hostname: h.hostname,
+        status: stage.status,
+        created_at: new Date().toISOString(),
+        ssl: {
+          id: h.id,
+          status: stage.ssl,
+          method: "http",
+          type: "dv",
+          bundle_method: h.bundleMethod,
+          ...(stage.errors
+            ? { validation_errors: stage.errors.map((message) => ({ message })) }
+            : {}),
+          ...(certificate
+            ? {
+                certificates: [
+                  {
+                    id: h.id,
+                    issuer: "GoogleTrustServices",
+                    serial_number: certificate.serial,
+                    issued_on: certificate.issuedOn,
+                    expires_on: certificate.expiresOn,
+                  },
+                ],
+              }
+            : {}),
+        },
+      };
+    }
+    return {
       id: h.id,
-      status: h.certificatePem ? h.sslStatus : "initializing",
-      type: "dv",
-      bundle_method: h.bundleMethod,
-      ...uploadedOf(h),
-    },
-  });
+      hostname: h.hostname,
+      status: "active",
+      created_at: new Date().toISOString(),
+      ssl: {
+        id: h.id,
+        status: h.certificatePem ? h.sslStatus : "initializing",
+        type: "dv",
+        bundle_method: h.bundleMethod,
+        ...uploadedOf(h),
+      },
+    };
+  };
   /** Keeps an uploaded certificate, unless the test asked for this upload to be lost. */
   const upload = (h: StoredHostname, certificatePem: string, keyPem: string) => {
     if (dropNextUpload) {
@@ -181,6 +315,105 @@ export async function startCloudflareApi(options: {
     h.certificatePem = certificatePem;
     h.keyPem = keyPem;
     h.sslStatus = "pending_deployment";
+  };
+
+  const list = (res: ServerResponse, result: unknown[]) =>
+    send(res, 200, {
+      result,
+      result_info: { page: 1, per_page: 100, count: result.length, total_count: result.length },
+    });
+  /** The read-only account and zone endpoints deploy:check uses; false when the path is not one. */
+  const readAccount = (url: URL, query: Record<string, string>, res: ServerResponse): boolean => {
+    const path = url.pathname.replace(/^\/client\/v4/, "");
+    const accountPath = /^\/accounts\/([^/]+)(\/.*)$/.exec(path);
+    if (accountPath) {
+      const [, id, rest = ""] = accountPath;
+      if (id !== account.accountId)
+        throw new Refusal(403, 9109, "Unauthorized to access requested resource");
+      const database = /^\/d1\/database\/([^/]+)$/.exec(rest);
+      if (database) {
+        const found = account.d1.find((d) => d.uuid === database[1]);
+        if (!found) throw new Refusal(404, 7404, `The database ${database[1]} could not be found`);
+        send(res, 200, { result: { ...found, version: "production", num_tables: 12 } });
+        return true;
+      }
+      if (rest === "/queues") {
+        list(
+          res,
+          account.queues.map((name, i) => ({ queue_id: `q${i}`, queue_name: name })),
+        );
+        return true;
+      }
+      const secrets = /^\/workers\/scripts\/([^/]+)\/secrets$/.exec(rest);
+      if (secrets) {
+        const names = account.secrets[secrets[1] ?? ""];
+        if (!names) throw new Refusal(404, 10007, "This Worker does not exist on your account.");
+        list(
+          res,
+          names.map((name) => ({ name, type: "secret_text" })),
+        );
+        return true;
+      }
+      if (rest === "/workers/domains") {
+        list(
+          res,
+          account.workerDomains
+            .filter((d) => !query.hostname || d.hostname === query.hostname)
+            .map((d, i) => ({
+              id: `d${i}`,
+              ...d,
+              zone_id: options.zoneId,
+              environment: "production",
+            })),
+        );
+        return true;
+      }
+      return false;
+    }
+    const zonePath = /^\/zones\/([^/]+)(\/.*)?$/.exec(path);
+    if (!zonePath) return false;
+    const [, zone, rest = ""] = zonePath;
+    if (zone !== options.zoneId) throw new Refusal(404, 7003, "Could not route to zone");
+    if (rest === "") {
+      send(res, 200, {
+        result: {
+          id: zone,
+          name: "track-endpoint.test",
+          status: "active",
+          plan: { id: "p", ...account.plan },
+        },
+      });
+      return true;
+    }
+    if (rest === "/workers/routes") {
+      list(
+        res,
+        account.routes.map((r, i) => ({ id: `r${i}`, ...r })),
+      );
+      return true;
+    }
+    if (rest === "/custom_hostnames/fallback_origin") {
+      if (!account.fallbackOrigin) throw new Refusal(404, 1551, "No fallback origin found.");
+      send(res, 200, { result: { ...account.fallbackOrigin, errors: [] } });
+      return true;
+    }
+    if (rest === "/dns_records") {
+      const name = query["name.exact"] ?? query.name;
+      list(
+        res,
+        account.dnsRecords
+          .filter((r) => name === undefined || r.name === name)
+          .map((r, i) => ({ id: `dns${i}`, ttl: 1, ...r })),
+      );
+      return true;
+    }
+    if (rest === "/settings/always_use_https") {
+      send(res, 200, {
+        result: { id: "always_use_https", value: account.alwaysUseHttps, editable: true },
+      });
+      return true;
+    }
+    return false;
   };
 
   const handle = async (req: IncomingMessage, res: ServerResponse, body: string) => {
@@ -202,6 +435,8 @@ export async function startCloudflareApi(options: {
       throw new Refusal(403, 10000, "Authentication error");
     const failure = failures.shift();
     if (failure) return send(res, failure.status, { errors: [failure.error] }, failure.headers);
+
+    if (req.method === "GET" && readAccount(url, query, res)) return;
 
     const match = /^\/client\/v4\/zones\/([^/]+)\/custom_hostnames(?:\/([^/]+))?$/.exec(
       url.pathname,
@@ -226,12 +461,13 @@ export async function startCloudflareApi(options: {
         (h) => q["hostname.exact"] === undefined || h.hostname === q["hostname.exact"],
       );
       return send(res, 200, {
-        result: found.map(present),
+        result: found.map((h) => present(h, q["hostname.exact"] !== undefined)),
         result_info: { page: 1, per_page: 20, count: found.length, total_count: found.length },
       });
     }
     if (id === undefined && req.method === "POST") {
       const b = parse(createSchema, parsedBody);
+      refuseUnentitled(b.ssl);
       checkCertificate(b.ssl?.custom_certificate, b.ssl?.custom_key);
       if ([...hostnames.values()].some((h) => h.hostname === b.hostname))
         throw new Refusal(409, 1406, "Duplicate custom hostname found.");
@@ -242,6 +478,7 @@ export async function startCloudflareApi(options: {
         keyPem: "",
         bundleMethod: b.ssl?.bundle_method ?? "ubiquitous",
         sslStatus: "active",
+        managed: b.ssl?.method && !b.ssl.custom_certificate ? startManaged() : null,
       };
       if (b.ssl?.custom_certificate && b.ssl.custom_key)
         upload(created, b.ssl.custom_certificate, b.ssl.custom_key);
@@ -262,10 +499,16 @@ export async function startCloudflareApi(options: {
     if (req.method === "PATCH") {
       const b = parse(editSchema, parsedBody);
       if (!existing) throw new Refusal(404, 1436, "The custom hostname was not found.");
+      refuseUnentitled(b.ssl);
       checkCertificate(b.ssl?.custom_certificate, b.ssl?.custom_key);
       if (b.ssl?.custom_certificate && b.ssl.custom_key)
         upload(existing, b.ssl.custom_certificate, b.ssl.custom_key);
       if (b.ssl?.bundle_method) existing.bundleMethod = b.ssl.bundle_method;
+      // Sending the validation method again restarts a managed hostname's validation.
+      if (existing.managed && b.ssl?.method) {
+        const certificate = existing.managed.certificate;
+        existing.managed = { ...startManaged(), certificate };
+      }
       return send(res, 200, { result: present(existing) });
     }
     if (req.method === "DELETE") {
@@ -302,6 +545,17 @@ export async function startCloudflareApi(options: {
     },
     dropNextUpload: () => {
       dropNextUpload = true;
+    },
+    account,
+    entitleCustomCertificates: (entitled) => {
+      customCertificates = entitled;
+    },
+    scriptNextManaged: (script) => {
+      nextScript = script;
+    },
+    renewManaged: (name) => {
+      for (const h of hostnames.values())
+        if (h.hostname === name && h.managed) h.managed.certificate = newCertificate();
     },
     close: () =>
       new Promise<void>((resolve) => {

@@ -4,7 +4,7 @@ import { describe, expect, it } from "vitest";
 import { AcmeNetworkError, AcmeProblem, acmeErrorTypes } from "../../src/acme/problem";
 import { ConfigError } from "../../src/config";
 import { DeployError } from "../../src/deploy/deployer";
-import { failureFrom, isLostResource } from "../../src/issuance/failures";
+import { failureFrom, isLostResource, notEntitledRetryMs } from "../../src/issuance/failures";
 import {
   alarmAt,
   decide,
@@ -359,6 +359,28 @@ describe("failureFrom", () => {
     expect(down).toMatchObject({ severity: "transient", code: "deploy:unavailable" });
     expect(down.detail).toContain("issued but the TLS edge did not take it: HTTP 503");
     expect(failureFrom(new DeployError("deploy:unauthorized", "HTTP 403")).severity).toBe("failed");
+  });
+
+  it("asks a plan without the deploy mode's feature again a day later, naming the fix", () => {
+    const before = Date.now();
+    const failure = failureFrom(
+      new DeployError("deploy:not_entitled", "HTTP 403 (Enterprise only)"),
+    );
+    expect(failure).toMatchObject({
+      severity: "failed",
+      code: "deploy:not_entitled",
+      actionBy: "provider",
+    });
+    expect(failure.detail).toMatch(
+      /Enterprise only\)\. Fix: .*CERTIFICATE_DEPLOYER.*docs\/deploy\.md/,
+    );
+    const retryAt = Date.parse(failure.retryAt ?? "");
+    expect(retryAt - before).toBeGreaterThanOrEqual(notEntitledRetryMs);
+    // The lifecycle waits for it, although the schedule's first retry would be a minute away.
+    const now = new Date(before);
+    const atDeploy = run(enabled(), ...happyPath.slice(0, 7));
+    const next = decide(atDeploy, { kind: "failure", failure }, now).state;
+    expect(Date.parse(next.nextRunAt ?? "")).toBeGreaterThanOrEqual(retryAt);
   });
 
   it("names the misconfiguration, not a secret", () => {
