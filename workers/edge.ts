@@ -17,6 +17,7 @@ import { clickPrefix, handleTrackingLink, openPrefix, signingRing } from "../src
 import { cachedHolder, lookUpHolder } from "../src/tracking/holders";
 import type { SigningRing } from "../src/tracking/link-token";
 import { serveUi, uiPrefix } from "../src/ui/serve";
+import { relayedRequest } from "../src/util/edge-relay";
 import { type RequestTarget, requestTarget } from "../src/util/request-target";
 import {
   deliverChangesOf,
@@ -59,7 +60,7 @@ const notFound = () =>
   new Response("Not found\n", { status: 404, headers: { "content-type": "text/plain" } });
 
 export default {
-  fetch(request, env, ctx): Response | Promise<Response> {
+  fetch(received, env, ctx): Response | Promise<Response> {
     let config: Config;
     try {
       config = loadConfig(env);
@@ -67,9 +68,14 @@ export default {
       if (error instanceof ConfigError) return misconfigured(error);
       throw error;
     }
+    // Relayed by our own TLS edge: the tracking host and the client as the edge saw them.
+    const relayed = relayedRequest(received, env.EDGE_PULL_TOKEN);
+    const request = relayed ?? received;
     const target = requestTarget(request.url);
     const path = target.path;
     if (config.apiHostnames.has(target.host)) {
+      // The edge relays tracking domains only; the API is reached directly.
+      if (relayed) return new Response("Misdirected request\n", { status: 421 });
       if (path === "/" || path.startsWith(uiPrefix))
         return serveUi(request, new URL(target.href), env);
       return api.fetch(request, env, ctx);

@@ -2,6 +2,8 @@
 // browser meets it: a client that trusts only Pebble's root completes a verified handshake for the
 // domain and gets the 302 of a minted link; after a renewal the edge serves the new certificate
 // without a restart; after the domain is deleted there is no handshake at all.
+import { request as httpRequest } from "node:http";
+import { request as httpsRequest } from "node:https";
 import { connect, type PeerCertificate } from "node:tls";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { getVia } from "../../scripts/lib/get-via";
@@ -18,6 +20,7 @@ beforeAll(async () => {
   root = await pebbleRoot(urls.pebbleManagement);
   edge = await startTlsEdge({
     port: 0,
+    httpPort: 0,
     origin: inject("workerUrl"),
     token: inject("edgePullToken"),
     pollIntervalMs: 250,
@@ -163,5 +166,135 @@ describe("TLS edge", () => {
     const held = await handshake(other);
     expect(held).toMatchObject({ authorized: true });
     expect(held.certificate?.subjectaltname).toBe(`DNS:${other}`);
+  });
+
+  /** A request through the edge: HTTPS for `servername` (Host may differ), or plain HTTP. */
+  const through = (
+    scheme: "https" | "http",
+    target: { servername?: string; host: string; path: string; headers?: Record<string, string> },
+  ) =>
+    new Promise<{ status: number; location?: string; contentType?: string }>((resolve, reject) => {
+      const options = {
+        host: "127.0.0.1",
+        port: scheme === "https" ? edge.port : edge.httpPort,
+        path: target.path,
+        headers: { host: target.host, ...target.headers },
+        ...(scheme === "https" ? { servername: target.servername ?? target.host, ca: [root] } : {}),
+      };
+      const request = (scheme === "https" ? httpsRequest : httpRequest)(options, (response) => {
+        response.resume();
+        resolve({
+          status: response.statusCode ?? 0,
+          ...(response.headers.location ? { location: response.headers.location } : {}),
+          ...(response.headers["content-type"]
+            ? { contentType: response.headers["content-type"] }
+            : {}),
+        });
+      });
+      request.on("error", reject);
+      request.end();
+    });
+
+  /** A minted click link and open pixel for `domain`. */
+  async function minted(domain: string): Promise<{ click: URL; open: URL }> {
+    const sending = `mail-${domain}`;
+    await api(key(), "POST", "/sending-domains", { domain: sending, tracking_domain: domain });
+    const response = await api(key(), "POST", "/tracking-links", {
+      sending_domain: sending,
+      links: [{ url: "https://shop.example/relay" }],
+    });
+    const { results } = await response.json<{
+      results: { links: { tracked_url: string }[]; open_pixel_url: string };
+    }>();
+    return {
+      click: new URL(results.links[0]?.tracked_url as string),
+      open: new URL(results.open_pixel_url),
+    };
+  }
+
+  it("relays the client's address as the edge saw it, never one the client claims", async () => {
+    const domain = await verifiedManagedDomain(key());
+    await waitForDomain(key(), domain, (d) => d.status.tls_status === "valid");
+    const link = (await minted(domain)).click;
+    const clicked = await through("https", {
+      host: domain,
+      path: link.pathname + link.search,
+      headers: {
+        "cf-connecting-ip": "203.0.113.9",
+        "x-forwarded-for": "203.0.113.9",
+        "x-tracking-edge-client": "203.0.113.9",
+      },
+    });
+    expect(clicked).toMatchObject({ status: 302, location: "https://shop.example/relay" });
+    const recorded = await eventually(
+      "the click recorded",
+      async () =>
+        (
+          await (
+            await api(key(), "GET", `/events/engagement?tracking_domain=${domain}`)
+          ).json<{ results: { type: string; ip_prefix: string }[] }>()
+        ).results,
+      (events) => events.length > 0,
+    );
+    // The edge's peer here is 127.0.0.1; the forged addresses are nowhere.
+    expect(recorded.map((e) => e.ip_prefix)).toEqual(["127.0.0.0/24"]);
+  });
+
+  it("has the worker believe relay headers only with the edge token", async () => {
+    const domain = await verifiedManagedDomain(key());
+    const link = (await minted(domain)).click;
+    const direct = (token: string, host = domain) =>
+      fetch(`${inject("workerUrl")}${link.pathname}${link.search}`, {
+        redirect: "manual",
+        headers: {
+          "x-tracking-edge-token": token,
+          "x-tracking-edge-host": host,
+          "x-tracking-edge-client": "198.51.100.7",
+          "x-tracking-edge-proto": "https",
+        },
+      });
+    // Without the token the headers mean nothing: the request stays on the API host.
+    expect((await direct("not-the-token")).status).toBe(404);
+    const relayed = await direct(inject("edgePullToken"));
+    expect(relayed.status).toBe(302);
+    expect(relayed.headers.get("location")).toBe("https://shop.example/relay");
+    // Relayed for another host, the link (signed for its own) is nothing.
+    expect((await direct(inject("edgePullToken"), "other-host.dyn.test")).status).toBe(404);
+  });
+
+  it("answers 421 when Host is not the name of the handshake", async () => {
+    const domain = await verifiedManagedDomain(key());
+    const other = await verifiedManagedDomain(key());
+    await waitForDomain(key(), domain, (d) => d.status.tls_status === "valid");
+    const misdirected = await through("https", { servername: domain, host: other, path: "/" });
+    expect(misdirected.status).toBe(421);
+    // The API host is not reachable through the edge either (no certificate for it, and a
+    // relayed request for it is refused by the worker).
+    const api = await through("https", {
+      servername: domain,
+      host: "127.0.0.1",
+      path: "/api/v1/account",
+    });
+    expect(api.status).toBe(421);
+  });
+
+  it("serves plain HTTP too: an http:// open pixel reaches the worker as the tracking host", async () => {
+    const domain = await verifiedManagedDomain(key());
+    const { open } = await minted(domain);
+    const opened = await through("http", { host: domain, path: open.pathname + open.search });
+    expect(opened.status).toBe(200);
+    expect(opened.contentType).toBe("image/gif");
+    const unknown = await through("http", { host: "not-a-tracking-domain.dyn.test", path: "/" });
+    expect(unknown.status).toBe(404);
+  });
+
+  it("keeps a burst of random names from pulling without bound", async () => {
+    const before = edge.pulls();
+    const names = Array.from({ length: 200 }, (_, i) => `random-${i}-${Date.now()}.dyn.test`);
+    const results = await Promise.all(names.map((name) => handshake(name)));
+    expect(results.every((r) => r.certificate === undefined)).toBe(true);
+    // At most a second's pulls (20) and the next second's, however many names were tried.
+    expect(edge.pulls() - before).toBeLessThanOrEqual(60);
+    expect(edge.negativeEntries()).toBeLessThanOrEqual(10_000);
   });
 });

@@ -13,20 +13,19 @@ import { regionOf } from "../../domains/repository";
 import { type KeyRing, parseKeyRing, unwrapKey } from "../../pki/key-wrap";
 import { toPem } from "../../pki/pem";
 import { sameSecret } from "../../util/constant-time";
+import { minimumEdgeTokenLength } from "../../util/edge-relay";
 import type { AppEnv } from "../context";
 import { ApiError, notFound, sparkPostCodes } from "../errors";
 
-/** Shorter tokens are refused as configuration: they could be guessed. */
-const minimumTokenLength = 32;
 const maxPage = 1000;
 
 const requireEdgeToken = createMiddleware<AppEnv>(async (c, next) => {
   const secret = c.env.EDGE_PULL_TOKEN ?? "";
-  if (secret.length < minimumTokenLength) {
+  if (secret.length < minimumEdgeTokenLength) {
     throw new ApiError(503, {
       message: "edge pull is not configured",
       code: sparkPostCodes.unavailable,
-      description: `Set the EDGE_PULL_TOKEN secret (${minimumTokenLength} characters or more) to serve certificates to TLS terminators.`,
+      description: `Set the EDGE_PULL_TOKEN secret (${minimumEdgeTokenLength} characters or more) to serve certificates to TLS terminators.`,
     });
   }
   const header = c.req.header("authorization") ?? "";
