@@ -140,7 +140,9 @@ export function decide(
     };
     return {
       state: next,
-      event: event(state, next, now, waiting ? `${reason}: ${waiting.detail}` : reason),
+      event: waiting
+        ? event(state, next, now, `${reason}: ${waiting.detail}`, waiting)
+        : event(state, next, now, reason),
     };
   };
 
@@ -469,7 +471,7 @@ function event(
   after: CertificateState,
   now: Date,
   reason: string,
-  failure?: Failure,
+  failure?: Pick<Failure, "code">,
 ): TransitionEvent {
   return {
     at: now.toISOString(),

@@ -171,9 +171,19 @@ describe("the steps of cloudflare-managed", () => {
     const waiting = outcome.kind === "certificate_pending" ? outcome.waiting : undefined;
     expect(waiting?.detail).toContain("no CNAME");
     // The machine keeps polling, with the error shown and the status still pending.
-    const next = decide(at("await_certificate"), outcome, t0).state;
+    const decision = decide(at("await_certificate"), outcome, t0);
+    const next = decision.state;
     expect(next).toMatchObject({ phase: "await_certificate", status: "pending" });
     expect(next.error).toMatchObject({ code: "edge:validation", actionBy: "customer" });
+    // The history line says it too, with the code.
+    expect(decision.event).toMatchObject({ errorCode: "edge:validation" });
+    expect(decision.event.reason).toMatch(
+      /^the CA is still issuing: Cloudflare cannot validate .*no CNAME/,
+    );
+    // A look without trouble records no error.
+    const quiet = decide(at("await_certificate"), { kind: "certificate_pending" }, t0);
+    expect(quiet.event.errorCode).toBeNull();
+    expect(quiet.state.error).toBeNull();
   });
 
   it.each([
