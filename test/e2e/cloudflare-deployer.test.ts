@@ -87,6 +87,31 @@ const deployment = (domain: string, c: ReturnType<typeof certificateFor>): Deplo
   privateKeyPem: async () => c.keyPem,
 });
 
+/** A worker of its own, with a migrated database and an API key, deploying in `mode` to the stand-in. */
+async function cloudflareWorker(
+  mode: "cloudflare-for-saas" | "cloudflare-managed",
+  options: { port: number; acmeDirectory: string },
+): Promise<{ worker: LocalWorker; key: string; persistTo: string }> {
+  const persistTo = mkdtempSync(join(tmpdir(), `tracking-edge-${mode}-`));
+  migrateLocalDatabase(persistTo);
+  const [key] = (await createLocalApiKeys([{ account: mode }], persistTo)) as [string];
+  const worker = await startLocalWorker({
+    port: options.port,
+    persistTo,
+    vars: {
+      ...localWorkerVars,
+      ACME_DIRECTORY_URL: options.acmeDirectory,
+      KEY_ENCRYPTION_KEYS: generatedKeyRing(),
+      LINK_SIGNING_KEYS: generatedKeyRing(),
+      CERTIFICATE_DEPLOYER: mode,
+      CLOUDFLARE_API_BASE_URL: cloudflare.baseUrl,
+      CLOUDFLARE_API_TOKEN: apiToken,
+      CLOUDFLARE_ZONE_ID: zoneId,
+    },
+  });
+  return { worker, key, persistTo };
+}
+
 /** A call to a worker's API with an account's key: its status and JSON body. */
 async function apiCall(
   worker: LocalWorker,
@@ -295,23 +320,10 @@ describe("a worker deploying to Cloudflare for SaaS", () => {
       `https://127.0.0.1:${ports.cloudflarePebbleAcme}/dir`,
       ports.cloudflareAriDirectory,
     );
-    persistTo = mkdtempSync(join(tmpdir(), "tracking-edge-cf-worker-"));
-    migrateLocalDatabase(persistTo);
-    [key] = (await createLocalApiKeys([{ account: "cloudflare" }], persistTo)) as [string];
-    worker = await startLocalWorker({
+    ({ worker, key, persistTo } = await cloudflareWorker("cloudflare-for-saas", {
       port: ports.cloudflareWorker,
-      persistTo,
-      vars: {
-        ...localWorkerVars,
-        ACME_DIRECTORY_URL: ari.directory,
-        KEY_ENCRYPTION_KEYS: generatedKeyRing(),
-        LINK_SIGNING_KEYS: generatedKeyRing(),
-        CERTIFICATE_DEPLOYER: "cloudflare-for-saas",
-        CLOUDFLARE_API_BASE_URL: cloudflare.baseUrl,
-        CLOUDFLARE_API_TOKEN: apiToken,
-        CLOUDFLARE_ZONE_ID: zoneId,
-      },
-    });
+      acmeDirectory: ari.directory,
+    }));
   }, 90_000);
   afterAll(async () => {
     await worker?.stop();
@@ -526,24 +538,11 @@ describe("a worker in cloudflare-managed mode (Cloudflare issues the certificate
   let persistTo: string;
 
   beforeAll(async () => {
-    persistTo = mkdtempSync(join(tmpdir(), "tracking-edge-cf-managed-"));
-    migrateLocalDatabase(persistTo);
-    [key] = (await createLocalApiKeys([{ account: "cloudflare-managed" }], persistTo)) as [string];
-    worker = await startLocalWorker({
+    ({ worker, key, persistTo } = await cloudflareWorker("cloudflare-managed", {
       port: ports.cloudflareManagedWorker,
-      persistTo,
-      vars: {
-        ...localWorkerVars,
-        // No CA is asked in this mode: a directory nothing answers proves it.
-        ACME_DIRECTORY_URL: "https://127.0.0.1:9/dir",
-        KEY_ENCRYPTION_KEYS: generatedKeyRing(),
-        LINK_SIGNING_KEYS: generatedKeyRing(),
-        CERTIFICATE_DEPLOYER: "cloudflare-managed",
-        CLOUDFLARE_API_BASE_URL: cloudflare.baseUrl,
-        CLOUDFLARE_API_TOKEN: apiToken,
-        CLOUDFLARE_ZONE_ID: zoneId,
-      },
-    });
+      // No CA is asked in this mode: a directory nothing answers proves it.
+      acmeDirectory: "https://127.0.0.1:9/dir",
+    }));
   }, 90_000);
   afterAll(async () => {
     await worker?.stop();

@@ -89,6 +89,18 @@ export function uniqueDomain(prefix = "track"): string {
   return `${prefix}.c${crypto.randomUUID().slice(0, 8)}.shop.test`;
 }
 
+/** A verified managed-HTTPS domain of `accountId`, pending, written straight into D1. */
+export async function insertManagedDomain(accountId: number): Promise<string> {
+  const domain = uniqueDomain();
+  await env.DB.prepare(
+    `INSERT INTO tracking_domains (domain, account_id, region, https_mode, verified, tls_status)
+     VALUES (?, ?, 'us', 'managed', 1, 'pending')`,
+  )
+    .bind(domain, accountId)
+    .run();
+  return domain;
+}
+
 export interface ErrorBody {
   errors: {
     message: string;

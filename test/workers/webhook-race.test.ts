@@ -5,7 +5,7 @@
 import { env } from "cloudflare:test";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { deliverDueWebhooks } from "../../src/webhooks/delivery";
-import { newAccount, type TestAccount, uniqueDomain } from "./helpers";
+import { insertManagedDomain, newAccount, type TestAccount } from "./helpers";
 
 const target = "https://slow-hook.example.test/events";
 
@@ -71,13 +71,7 @@ async function webhookAndDomain(): Promise<{ account: TestAccount; domain: strin
     body: { name: "race", target, events: ["tls_status_change"] },
   });
   expect(response.status).toBe(200);
-  const domain = uniqueDomain();
-  await env.DB.prepare(
-    `INSERT INTO tracking_domains (domain, account_id, region, https_mode, verified, tls_status)
-     VALUES (?, ?, 'us', 'managed', 1, 'pending')`,
-  )
-    .bind(domain, account.accountId)
-    .run();
+  const domain = await insertManagedDomain(account.accountId);
   return { account, domain };
 }
 

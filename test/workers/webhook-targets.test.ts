@@ -8,7 +8,7 @@ import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { deliverDueWebhooks } from "../../src/webhooks/delivery";
 import worker from "../../workers/edge";
-import { newAccount, type TestAccount, uniqueDomain } from "./helpers";
+import { insertManagedDomain, newAccount, type TestAccount } from "./helpers";
 
 const production = { ...env, WEBHOOK_ALLOW_INSECURE_TARGETS: "false" } as Env;
 
@@ -130,13 +130,7 @@ describe("a delivery, where insecure targets are refused", () => {
     });
     expect(created.status).toBe(200);
     const id = (created.body as { results: { id: string } }).results.id;
-    const domain = uniqueDomain();
-    await env.DB.prepare(
-      `INSERT INTO tracking_domains (domain, account_id, region, https_mode, verified, tls_status)
-       VALUES (?, ?, 'us', 'managed', 1, 'pending')`,
-    )
-      .bind(domain, account.accountId)
-      .run();
+    const domain = await insertManagedDomain(account.accountId);
     const change = (status: string) =>
       env.DB.prepare("UPDATE tracking_domains SET tls_status = ? WHERE domain = ?")
         .bind(status, domain)

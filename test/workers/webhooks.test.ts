@@ -14,6 +14,7 @@ import { deliverDueWebhooks } from "../../src/webhooks/delivery";
 import {
   callApi,
   type ErrorBody,
+  insertManagedDomain,
   newAccount,
   newKey,
   type TestAccount,
@@ -466,13 +467,7 @@ describe("delivery when the endpoint cannot be reached", () => {
       target: unreachable,
       ...(events ? { events } : {}),
     });
-    const domain = uniqueDomain();
-    await env.DB.prepare(
-      `INSERT INTO tracking_domains (domain, account_id, region, https_mode, verified, tls_status)
-       VALUES (?, ?, 'us', 'managed', 1, 'pending')`,
-    )
-      .bind(domain, account.accountId)
-      .run();
+    const domain = await insertManagedDomain(account.accountId);
     await env.DB.prepare("UPDATE tracking_domains SET tls_status = 'failed' WHERE domain = ?")
       .bind(domain)
       .run();
