@@ -517,6 +517,9 @@ async function renderDetails(name) {
   const t = d.tls_certificate;
   const record = d.dns_record;
   const needsProof = d.ownership.status !== "not_required";
+  // Self-managed on Cloudflare: the edge's own TXT record, while it has not admitted the name.
+  const edge = d.edge_ownership;
+  const edgeRecord = edge && !edge.routed && edge.dns_record ? edge.dns_record : null;
   const problem = t.error_code || t.stuck;
   show(
     h("p", {}, h("a", { href: "#/" }, "← Tracking domains")),
@@ -541,7 +544,25 @@ async function renderDetails(name) {
       recordTable("dns-record", [
         record,
         ...(needsProof ? [{ name: d.ownership.name, type: "TXT", value: d.ownership.value }] : []),
+        ...(edgeRecord ? [edgeRecord] : []),
       ]),
+      edge
+        ? h(
+            "p",
+            { id: "edge-ownership" },
+            "Our edge: ",
+            h(
+              "strong",
+              {},
+              edge.routed
+                ? "routes this name to us"
+                : edge.action_by === "customer"
+                  ? "waiting for you"
+                  : "waiting for us",
+            ),
+            edge.routed ? "" : ` — ${edge.detail}`,
+          )
+        : null,
       needsProof
         ? h(
             "p",

@@ -36,7 +36,7 @@ const ssl = {
 };
 
 export function cloudflareManagedEdge(options: CloudflareSaasOptions): Deployer & ManagedEdge {
-  const { client, zone_id, named, removeNamed } = saasZone(options);
+  const { client, zone_id, named, removeNamed, admissions } = saasZone(options);
 
   const read = async (domain: string): Promise<EdgeHostname | null> => {
     const [found] = await named(domain);
@@ -58,6 +58,11 @@ export function cloudflareManagedEdge(options: CloudflareSaasOptions): Deployer 
   };
 
   return {
+    // A refresh is a PATCH with the same SSL method and type (Cloudflare's documented way).
+    admission: admissions(
+      (domain) => client.customHostnames.create({ zone_id, hostname: domain, ssl }),
+      (found) => client.customHostnames.edit(found.id, { zone_id, ssl }),
+    ),
     ensure: (domain) => cloudflareCall(`ensure ${domain}`, () => ensure(domain)),
     read: (domain) => cloudflareCall(`read ${domain}`, () => read(domain)),
     async route(domain) {

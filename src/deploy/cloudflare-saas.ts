@@ -9,7 +9,13 @@
 import { APIConnectionError, APIError } from "cloudflare/core/error";
 import { BaseCustomHostnames } from "cloudflare/resources/custom-hostnames/custom-hostnames";
 import { createClient } from "cloudflare/tree-shakable";
-import { DeployError, type Deployer, type DeployReceipt } from "./deployer";
+import {
+  DeployError,
+  type Deployer,
+  type DeployReceipt,
+  type EdgeAdmission,
+  type EdgeAdmissions,
+} from "./deployer";
 
 export interface CloudflareSaasOptions {
   apiToken: string;
@@ -41,6 +47,28 @@ export function saasZone(options: CloudflareSaasOptions) {
     client,
     zone_id,
     named,
+    /**
+     * Self-managed names on this zone: added with `create`, and given to `refresh` when Cloudflare
+     * moved them (it gave up validating, or the name left us), which puts them back to pending.
+     */
+    admissions(
+      create: (domain: string) => Promise<OwnershipView>,
+      refresh: (found: OwnershipView) => Promise<OwnershipView>,
+    ): EdgeAdmissions {
+      return {
+        ensure: (domain) =>
+          cloudflareCall(`add ${domain}`, async () => {
+            const [found] = (await named(domain)) as OwnershipView[];
+            if (!found) return admissionOf(await create(domain));
+            return admissionOf(found.status === "moved" ? await refresh(found) : found);
+          }),
+        read: (domain) =>
+          cloudflareCall(`read ${domain}`, async () => {
+            const [found] = (await named(domain)) as OwnershipView[];
+            return found ? admissionOf(found) : null;
+          }),
+      };
+    },
     /** Deletes every custom hostname named `domain`; one gone already is what we wanted. */
     async removeNamed(domain: string): Promise<void> {
       for (const { id } of await named(domain)) {
@@ -53,11 +81,43 @@ export function saasZone(options: CloudflareSaasOptions) {
   };
 }
 
+/** The part of a custom hostname that says whether Cloudflare routes it, as documented. */
+export interface OwnershipView {
+  id: string;
+  hostname: string;
+  status?: string;
+  verification_errors?: string[];
+  /** Pre-validation by TXT: the record Cloudflare looks for while the hostname is pending. */
+  ownership_verification?: { type?: string; name?: string; value?: string };
+}
+
+/** Cloudflare's statuses in which the hostname's requests reach the zone (and our Worker). */
+const routedStatuses = new Set(["active", "active_redeploying"]);
+
+export function admissionOf(view: OwnershipView): EdgeAdmission {
+  const status = view.status ?? "unknown";
+  const txt = view.ownership_verification;
+  return {
+    status,
+    active: routedStatuses.has(status),
+    record:
+      txt?.type === "txt" && txt.name && txt.value ? { name: txt.name, value: txt.value } : null,
+    problems: view.verification_errors ?? [],
+  };
+}
+
 export function cloudflareSaasDeployer(options: CloudflareSaasOptions): Deployer {
-  const { client, zone_id, named, removeNamed } = saasZone(options);
+  const { client, zone_id, named, removeNamed, admissions } = saasZone(options);
   const hostnamesNamed = async (domain: string) => (await named(domain)).map((h) => h.id);
+  const create = (domain: string) =>
+    client.customHostnames.create({ zone_id, hostname: domain }) as Promise<OwnershipView>;
 
   return {
+    // Without a certificate to keep, a moved hostname is simply made again (pending once more).
+    admission: admissions(create, async (found) => {
+      await client.customHostnames.delete(found.id, { zone_id });
+      return create(found.hostname);
+    }),
     async route(domain) {
       await cloudflareCall(`route ${domain}`, async () => {
         // A custom hostname without a certificate: requests reach the Worker over HTTP; our

@@ -26,6 +26,34 @@ export interface Deployer {
   route(domain: string): Promise<void>;
   deploy(input: DeployInput): Promise<DeployReceipt>;
   remove(domain: string): Promise<void>;
+  /**
+   * For an edge that must be told the customer owns a name before it routes it (Cloudflare for
+   * SaaS): the name as it stands there. Absent for edges that route every name (edge-pull).
+   */
+  admission?: EdgeAdmissions;
+}
+
+/**
+ * What an edge says of a name that reaches it through the customer's own CDN or proxy
+ * (self-managed HTTPS): the name's CNAME does not point at us, so the edge wants another proof
+ * that the customer owns it before it routes the name's requests to us.
+ */
+export interface EdgeAdmission {
+  /** The edge's own word for the name (Cloudflare: the custom hostname's status). */
+  status: string;
+  /** Whether the edge routes the name's requests to us now. */
+  active: boolean;
+  /** The TXT record the customer adds to prove the name theirs; null when the edge gave none. */
+  record: { name: string; value: string } | null;
+  /** Why the edge has not admitted the name, in its own words (empty when nothing is wrong). */
+  problems: string[];
+}
+
+export interface EdgeAdmissions {
+  /** The name on the edge (added, or its validation restarted if the edge gave up on it). */
+  ensure(domain: string): Promise<EdgeAdmission>;
+  /** What the edge says of the name now; null when it is not there (the edge deleted it). */
+  read(domain: string): Promise<EdgeAdmission | null>;
 }
 
 export type DeployErrorCode =

@@ -47,9 +47,12 @@ const HttpsCheckSchema = z.object({
   checked_at: timestamp,
   passed: z.boolean(),
   error_code: z
-    .enum(["https:dns", "https:tcp", "https:tls", "https:http", "https:proxy"])
+    .enum(["https:dns", "https:tcp", "https:tls", "https:http", "https:proxy", "https:edge"])
     .nullable()
-    .openapi({ description: "Which part failed: DNS, TCP, TLS, the HTTP answer, or the proxy" }),
+    .openapi({
+      description:
+        "Which part failed: DNS, TCP, TLS, the HTTP answer, the proxy, or our edge (it does not route the name to us until edge_ownership's TXT record is found)",
+    }),
   detail: z.string(),
 });
 
@@ -68,6 +71,28 @@ export const OwnershipSchema = z
     found: z.array(z.string()).openapi({ description: "The TXT values found at the last check" }),
   })
   .openapi("Ownership");
+
+export const EdgeOwnershipSchema = z
+  .object({
+    status: z.string().openapi({
+      description:
+        "The edge's word for the name (Cloudflare's custom hostname status: pending, active, moved, blocked…; deleted when it no longer lists it)",
+      example: "pending",
+    }),
+    routed: z.boolean().openapi({ description: "Whether the edge routes the name to us now" }),
+    dns_record: z
+      .object({
+        type: z.literal("TXT"),
+        name: z.string().openapi({ example: "_cf-custom-hostname.track.example.com" }),
+        value: z.string().openapi({ example: "0e2d5a7f-1548-4f27-8c05-b577cb14f4ec" }),
+      })
+      .nullable()
+      .openapi({ description: "The record the edge looks for; add it while routed is false" }),
+    action_by: z.enum(actionParties).nullable(),
+    detail: z.string(),
+    checked_at: timestamp,
+  })
+  .openapi("EdgeOwnership");
 
 export const TrackingDomainSchema = z
   .object({
@@ -91,6 +116,10 @@ export const TrackingDomainSchema = z
     ownership: OwnershipSchema.openapi({
       description:
         "The TXT record that proves the name is this account's: needed when another account held the name, to claim it, or when the account requires it",
+    }),
+    edge_ownership: EdgeOwnershipSchema.nullable().openapi({
+      description:
+        "Self-managed HTTPS on Cloudflare: the edge routes a name behind your CDN only once this TXT record proves it yours; null where it is not needed",
     }),
     status: z.object({
       verified: z.boolean(),
@@ -142,6 +171,7 @@ export function presentTrackingDomain(
     endpoint,
     dns_record: { type: "CNAME", name: d.domain, value: endpoint },
     ownership: presentOwnership(d, config),
+    edge_ownership: presentEdgeOwnership(d),
     status: {
       verified: d.verified,
       cname_status: d.cnameStatus,
@@ -176,6 +206,21 @@ export function presentTrackingDomain(
     },
     created_at: d.createdAt,
     updated_at: d.updatedAt,
+  };
+}
+
+function presentEdgeOwnership(d: TrackingDomain): z.infer<typeof EdgeOwnershipSchema> | null {
+  const a = d.httpsMode === "self_managed" ? d.edgeAdmission : null;
+  if (!a) return null;
+  return {
+    status: a.status,
+    routed: a.active,
+    dns_record: a.record && { type: "TXT", ...a.record },
+    // A record to add, or a verify to start again, is the customer's; a name the edge blocks is
+    // ours to take up with it.
+    action_by: a.active ? null : a.status.includes("blocked") ? "provider" : "customer",
+    detail: a.detail,
+    checked_at: a.checkedAt,
   };
 }
 

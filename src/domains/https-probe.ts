@@ -27,7 +27,8 @@ const proofHeader = "x-tracking-edge-proof";
 const hostHeader = "x-tracking-edge-host";
 const noncePattern = /^[A-Za-z0-9_-]{22,64}$/;
 
-export type ProbeStage = "dns" | "tcp" | "tls" | "http" | "proxy";
+/** Where a probe failed; `edge`: our edge does not route the name to us yet (edge-admission.ts). */
+export type ProbeStage = "dns" | "tcp" | "tls" | "http" | "proxy" | "edge";
 
 export interface HttpsProbeResult {
   ok: boolean;

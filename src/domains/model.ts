@@ -71,6 +71,16 @@ export interface DnsCheckRecord {
   detail: string;
 }
 
+export interface EdgeAdmissionRecord {
+  checkedAt: string;
+  /** Cloudflare's word for the name: pending, active, moved, blocked, deleted… */
+  status: string;
+  /** Whether Cloudflare routes the name's requests to us. */
+  active: boolean;
+  record: { name: string; value: string } | null;
+  detail: string;
+}
+
 export interface TlsState {
   status: TlsStatus;
   issuedAt: string | null;
@@ -102,6 +112,12 @@ export interface TrackingDomain {
   /** The last HTTPS probe (self-managed domains): when, and what failed (null: passed). */
   lastHttpsCheck: { checkedAt: string; errorCode: string | null; detail: string } | null;
   tls: TlsState;
+  /**
+   * Self-managed HTTPS on a Cloudflare deploy mode: what Cloudflare last said of the name (it
+   * routes a name behind the customer's CDN only once a TXT record proves it theirs); null
+   * elsewhere.
+   */
+  edgeAdmission: EdgeAdmissionRecord | null;
   /** The ownership proof (src/domains/ownership.ts): needed or not, and the last look at it. */
   ownership: { status: OwnershipStatus; checkedAt: string | null; found: string[] };
   /** The account's own V2 endpoint, set by an operator; null: the deployment's. */

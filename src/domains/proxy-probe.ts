@@ -17,8 +17,14 @@ import type { ProxyProbe } from "../issuance/eligibility";
 import { signingRing } from "../tracking/handlers";
 import { forEachLimited } from "../util/concurrency";
 import { logInfo, logProblem, messageOf } from "../util/log";
+import { admissionReadIntervalMs, followEdgeAdmission } from "./edge-admission";
 import { type ProbeContext, probeHttps } from "./https-probe";
-import { recordHttpsCheck, recordWatchProbe, selfManagedDueForProbe } from "./repository";
+import {
+  pendingEdgeAdmissions,
+  recordHttpsCheck,
+  recordWatchProbe,
+  selfManagedDueForProbe,
+} from "./repository";
 
 /** How to probe from the Worker: our resolver, sockets, the proof's key ring, the probe port. */
 export const probeContextFor = (env: Env, config: Config, resolver: DnsResolver): ProbeContext => ({
@@ -50,6 +56,9 @@ export interface WatchReport {
   probed: number;
   passed: number;
   failed: number;
+  /** Names the edge was still validating, read again this tick; and those it admitted since. */
+  admissionsRead: number;
+  admitted: number;
 }
 
 /**
@@ -63,7 +72,10 @@ export async function watchSelfManaged(
   options: { concurrency?: number } = {},
 ): Promise<WatchReport> {
   const config = loadConfig(env);
-  if (config.httpsProbesPerTick === 0) return { probed: 0, passed: 0, failed: 0 };
+  const report: WatchReport = { probed: 0, passed: 0, failed: 0, admissionsRead: 0, admitted: 0 };
+  if (config.httpsProbesPerTick === 0) return report;
+  const context = () => probeContextFor(env, config, createDohResolver({ url: config.dohUrl }));
+  await followAdmissions(env, now, config.httpsProbesPerTick, context, report, options);
   const due = await selfManagedDueForProbe(
     env.DB,
     {
@@ -72,12 +84,12 @@ export async function watchSelfManaged(
     },
     config.httpsProbesPerTick,
   );
-  const report: WatchReport = { probed: due.length, passed: 0, failed: 0 };
+  report.probed = due.length;
   if (due.length === 0) return report;
-  const context = probeContextFor(env, config, createDohResolver({ url: config.dohUrl }));
+  const probing = context();
   await forEachLimited(due, options.concurrency ?? 5, async (domain) => {
     try {
-      const probe = await probeHttps(domain, context);
+      const probe = await probeHttps(domain, probing);
       await recordWatchProbe(env.DB, domain, {
         checkedAt: new Date().toISOString(),
         errorCode: probe.errorCode ?? null,
@@ -100,4 +112,42 @@ export async function watchSelfManaged(
   });
   logInfo("self_managed_watch", { ...report });
   return report;
+}
+
+/**
+ * Names the edge is still validating (Cloudflare, waiting for its TXT record): each read again
+ * every 10 minutes, at most `limit` a tick. One the edge admitted since is probed through the
+ * customer's proxy and recorded as a verify would: a pass verifies it.
+ */
+async function followAdmissions(
+  env: Env,
+  now: Date,
+  limit: number,
+  context: () => ProbeContext,
+  report: WatchReport,
+  options: { concurrency?: number },
+): Promise<void> {
+  const pending = await pendingEdgeAdmissions(
+    env.DB,
+    new Date(now.getTime() - admissionReadIntervalMs).toISOString(),
+    limit,
+  );
+  if (pending.length === 0) return;
+  const probing = context();
+  await forEachLimited(pending, options.concurrency ?? 5, async (domain) => {
+    try {
+      report.admissionsRead++;
+      const admission = await followEdgeAdmission(env, domain);
+      if (!admission?.active) return;
+      report.admitted++;
+      const probe = await probeHttps(domain, probing);
+      await recordHttpsCheck(env.DB, domain, {
+        checkedAt: new Date().toISOString(),
+        errorCode: probe.errorCode ?? null,
+        detail: probe.detail,
+      });
+    } catch (error) {
+      logProblem("edge_admission_read_failed", { domain, message: messageOf(error) });
+    }
+  });
 }

@@ -5,6 +5,7 @@ import type {
   CnameStatus,
   ComplianceStatus,
   DnsCheckRecord,
+  EdgeAdmissionRecord,
   ErrorCode,
   HttpsMode,
   OwnershipStatus,
@@ -47,6 +48,12 @@ interface TrackingDomainRow {
   https_checked_at: string | null;
   https_error_code: string | null;
   https_detail: string | null;
+  edge_status: string | null;
+  edge_active: number | null;
+  edge_txt_name: string | null;
+  edge_txt_value: string | null;
+  edge_detail: string | null;
+  edge_checked_at: string | null;
   ownership_status: OwnershipStatus;
   ownership_checked_at: string | null;
   ownership_found: string | null;
@@ -95,6 +102,19 @@ function toTrackingDomain(row: TrackingDomainRow): TrackingDomain {
             checkedAt: row.https_checked_at,
             errorCode: row.https_error_code,
             detail: row.https_detail ?? "",
+          },
+    edgeAdmission:
+      row.edge_status === null || row.edge_checked_at === null
+        ? null
+        : {
+            checkedAt: row.edge_checked_at,
+            status: row.edge_status,
+            active: row.edge_active === 1,
+            record:
+              row.edge_txt_name && row.edge_txt_value
+                ? { name: row.edge_txt_name, value: row.edge_txt_value }
+                : null,
+            detail: row.edge_detail ?? "",
           },
     ownership: {
       status: row.ownership_status,
@@ -427,6 +447,55 @@ export async function recordDnsCheck(
       verdict?.complianceStatus ?? null,
     );
   await db.batch([update, rememberHolder(db, domain)]);
+}
+
+/**
+ * What the edge said of a self-managed name (see EdgeAdmissionRecord). Nothing is written if the
+ * domain left self-managed HTTPS meanwhile.
+ */
+export async function recordEdgeAdmission(
+  db: D1Database,
+  domain: string,
+  admission: Omit<EdgeAdmissionRecord, "checkedAt"> & { checkedAt: string },
+): Promise<void> {
+  await db
+    .prepare(
+      `UPDATE tracking_domains SET
+         edge_status = ?2, edge_active = ?3, edge_txt_name = ?4, edge_txt_value = ?5,
+         edge_detail = ?6, edge_checked_at = ?7, updated_at = ${now}
+       WHERE domain = ?1 AND https_mode = 'self_managed'`,
+    )
+    .bind(
+      domain,
+      admission.status,
+      admission.active ? 1 : 0,
+      admission.record?.name ?? null,
+      admission.record?.value ?? null,
+      admission.detail,
+      admission.checkedAt,
+    )
+    .run();
+}
+
+/**
+ * Self-managed names the edge has not admitted yet whose status was last read before
+ * `readBefore`, the longest unread first.
+ */
+export async function pendingEdgeAdmissions(
+  db: D1Database,
+  readBefore: string,
+  limit: number,
+): Promise<string[]> {
+  const { results } = await db
+    .prepare(
+      `SELECT domain FROM tracking_domains
+       WHERE https_mode = 'self_managed' AND edge_status = 'pending'
+         AND edge_checked_at < ?1
+       ORDER BY edge_checked_at LIMIT ?2`,
+    )
+    .bind(readBefore, limit)
+    .all<{ domain: string }>();
+  return results.map((r) => r.domain);
 }
 
 /** The outcome of an HTTPS probe (self-managed domains): it alone decides `verified`. */

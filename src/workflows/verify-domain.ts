@@ -5,6 +5,7 @@
 // repository's update enforces that whatever the caller.
 import { loadConfig } from "../config";
 import { createDohResolver, type DnsResolver } from "../dns/doh";
+import { admitToEdge, notAdmitted } from "../domains/edge-admission";
 import { type HttpsProbeResult, probeHttps } from "../domains/https-probe";
 import { endpointsOf, regions, type TrackingDomain } from "../domains/model";
 import { checkOwnership, type OwnershipCheck, ownershipRecord } from "../domains/ownership";
@@ -48,8 +49,16 @@ export async function verifyDomain(
   let probe: HttpsProbeResult | null = null;
   let reachesUs: boolean;
   if (domain.httpsMode === "self_managed") {
-    // The CNAME points at the customer's CDN: only a probe through it proves anything.
-    probe = await probeHttps(domain.domain, probeContextFor(env, config, resolver));
+    // The CNAME points at the customer's CDN: only a probe through it proves anything, once the
+    // edge routes the name to us at all (Cloudflare wants its TXT record first). A name that
+    // still needs our own ownership proof is not put on the edge.
+    const admission = ownershipProven(domain, ownership)
+      ? await admitToEdge(env, domain.domain)
+      : null;
+    probe =
+      admission && !admission.active
+        ? notAdmitted(domain.domain, admission)
+        : await probeHttps(domain.domain, probeContextFor(env, config, resolver));
     await recordDnsCheck(env.DB, domain.domain, {
       check: { checkedAt, chain: cname.chain, errorCode: null, detail: cname.detail },
     });
@@ -89,6 +98,12 @@ export async function verifyDomain(
     if (after.httpsMode === "managed" && reachesUs) await startIssuance(env, after);
   }
   return { domain: after, cname, probe, ownership };
+}
+
+/** Whether the name has the ownership proof it needs, counting the look just taken. */
+function ownershipProven(domain: TrackingDomain, look: OwnershipCheck | null): boolean {
+  const status = look && look.status !== "unknown" ? look.status : domain.ownership.status;
+  return status === "not_required" || status === "valid";
 }
 
 /** Looks at the ownership TXT record of a domain that needs it and has not proven it yet. */

@@ -23,11 +23,12 @@ import {
   localWorkerVars,
   ports,
 } from "../../scripts/lib/stack-config";
-import { migrateLocalDatabase } from "../../scripts/lib/wrangler";
+import { migrateLocalDatabase, wrangler } from "../../scripts/lib/wrangler";
 import { cloudflareSaasDeployer } from "../../src/deploy/cloudflare-saas";
 import { DeployError, type DeployInput } from "../../src/deploy/deployer";
 import { type AriDirectory, startAriDirectory } from "../support/ari-directory";
 import { type CloudflareApiStandin, startCloudflareApi } from "../support/cloudflare-api";
+import { startNginxProxy } from "../support/nginx-proxy";
 import { type DomainResult, dns, dynamicName } from "./helpers";
 
 const zoneId = "023e105f4ecef8ad9ca31a8372d0c353";
@@ -35,7 +36,13 @@ const apiToken = generatedToken();
 let cloudflare: CloudflareApiStandin;
 
 beforeAll(async () => {
-  cloudflare = await startCloudflareApi({ port: ports.cloudflareStandin, zoneId, apiToken });
+  // Validating hostnames against the stack's DNS, as Cloudflare does before it routes them.
+  cloudflare = await startCloudflareApi({
+    port: ports.cloudflareStandin,
+    zoneId,
+    apiToken,
+    dnsServer: `127.0.0.1:${ports.dnsmasq}`,
+  });
 });
 afterAll(async () => {
   await cloudflare?.close();
@@ -107,6 +114,8 @@ async function cloudflareWorker(
       CLOUDFLARE_API_BASE_URL: cloudflare.baseUrl,
       CLOUDFLARE_API_TOKEN: apiToken,
       CLOUDFLARE_ZONE_ID: zoneId,
+      // Self-managed probes go to the customer's proxy on the test stack's port.
+      HTTPS_PROBE_PORT: String(ports.selfManagedProxy),
     },
   });
   return { worker, key, persistTo };
@@ -138,7 +147,9 @@ const deployer = (token = apiToken) =>
 
 describe("Cloudflare for SaaS deployer, against the API stand-in", () => {
   it("creates the custom hostname with the certificate, replaces it on renewal, deletes it on removal", async () => {
-    const domain = "track.cf-shapes.test";
+    // The customer's CNAME reaches the zone: Cloudflare validates the name by it.
+    const domain = dynamicName("cf-shapes");
+    await dns.setCname(domain, localWorkerVars.V2_ENDPOINT_US);
     const first = certificateFor(domain);
     const renewed = certificateFor(domain);
     const seen = cloudflare.requests.length;
@@ -197,7 +208,8 @@ describe("Cloudflare for SaaS deployer, against the API stand-in", () => {
   });
 
   it("does not call a certificate deployed when Cloudflare holds another", async () => {
-    const domain = "track.cf-lost.test";
+    const domain = dynamicName("cf-lost");
+    await dns.setCname(domain, localWorkerVars.V2_ENDPOINT_US);
     const first = certificateFor(domain);
     const renewed = certificateFor(domain);
     await deployer().deploy(deployment(domain, first));
@@ -457,6 +469,77 @@ describe("a worker deploying to Cloudflare for SaaS", () => {
     while (cloudflare.hostnames().some((h) => h.hostname === domain) && Date.now() < gone)
       await new Promise((resolve) => setTimeout(resolve, 100));
     expect(cloudflare.hostnames().some((h) => h.hostname === domain)).toBe(false);
+  });
+  it("shows a self-managed domain the TXT record Cloudflare wants, and verifies it once found", {
+    timeout: 60_000,
+  }, async () => {
+    // The customer's CDN (nginx, its own address) forwards the name to this worker; the name's
+    // DNS points at the CDN, so Cloudflare cannot validate it by its CNAME.
+    const domain = dynamicName("cf-self");
+    const proxy = await startNginxProxy({ address: "127.0.0.3", port: ports.selfManagedProxy }, [
+      { name: domain, origin: worker.url, certificate: "good" },
+    ]);
+    try {
+      await dns.addA(domain, ["127.0.0.3"]);
+      expect(
+        (await call("POST", "/tracking-domains", { domain, https_mode: "self_managed" })).status,
+      ).toBe(200);
+      const first = await call("POST", `/tracking-domains/${domain}/verify`);
+      const verification = (
+        first.body as {
+          results: { verified: boolean; https: { error_code: string; detail: string } };
+        }
+      ).results;
+      const hostname = cloudflare.hostnames().find((h) => h.hostname === domain);
+      expect(hostname).toBeDefined();
+      const txtName = `_cf-custom-hostname.${domain}`;
+      // Not verified: Cloudflare would not route the name to us, and the check says what to add.
+      expect(verification.verified).toBe(false);
+      expect(verification.https.error_code).toBe("https:edge");
+      expect(verification.https.detail).toContain(txtName);
+      expect(verification.https.detail).toContain(hostname?.ownershipValue);
+      const pending = (await call("GET", `/tracking-domains/${domain}`)).body as {
+        results: {
+          secure: boolean;
+          status: { verified: boolean };
+          edge_ownership: Record<string, unknown> | null;
+        };
+      };
+      expect(pending.results.edge_ownership).toMatchObject({
+        status: "pending",
+        routed: false,
+        dns_record: { type: "TXT", name: txtName, value: hostname?.ownershipValue },
+        action_by: "customer",
+      });
+
+      // The customer adds the record; the Cron watch reads the hostname again (its last read
+      // made 11 minutes old), finds it active, probes through the CDN and verifies the domain.
+      await dns.setTxt(txtName, hostname?.ownershipValue ?? "");
+      const past = new Date(Date.now() - 11 * 60_000).toISOString();
+      wrangler([
+        "d1",
+        "execute",
+        "DB",
+        "--local",
+        "--yes",
+        "--persist-to",
+        persistTo,
+        "--command",
+        `UPDATE tracking_domains SET edge_checked_at = '${past}' WHERE domain = '${domain}'`,
+      ]);
+      const tick = await fetch(`${worker.url}/__scheduled?cron=*+*+*+*+*`);
+      expect(tick.status).toBe(200);
+      const after = (await call("GET", `/tracking-domains/${domain}`)).body as typeof pending;
+      expect(after.results.status.verified).toBe(true);
+      expect(after.results.secure).toBe(true);
+      expect(after.results.edge_ownership).toMatchObject({
+        status: "active",
+        routed: true,
+        action_by: null,
+      });
+    } finally {
+      await proxy.stop();
+    }
   });
   it("renews through Cloudflare for SaaS: the new certificate replaces the old on the hostname", {
     timeout: 60_000,

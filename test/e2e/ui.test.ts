@@ -15,7 +15,7 @@ import { getVia } from "../../scripts/lib/get-via";
 import { findBinary } from "../../scripts/lib/local-stack";
 import { endpoints, projectRoot } from "../../scripts/lib/stack-config";
 import { WebhookEndpoint } from "../support/webhook-endpoint";
-import { api, dns, dynamicName } from "./helpers";
+import { api, d1Execute, dns, dynamicName } from "./helpers";
 
 const screenshots = `${projectRoot}/test-output/screenshots`;
 let browser: Browser;
@@ -230,6 +230,34 @@ describe("management UI", () => {
     expect(check).toContain("press Verify once it is fixed");
     expect(check).toContain("Who must act: you (your CDN or proxy)");
     await page.screenshot({ path: `${screenshots}/self-managed.png`, fullPage: true });
+  });
+
+  it("shows the TXT record Cloudflare wants for a self-managed name as the customer's to add", async () => {
+    const domain = dynamicName("ui-edge");
+    const key = inject("apiKeys").alpha;
+    const created = await api(key, "POST", "/tracking-domains", {
+      domain,
+      https_mode: "self_managed",
+    });
+    expect(created.status).toBe(200);
+    // What a verify in a Cloudflare deploy mode records (this worker deploys by edge-pull, which
+    // needs no such record): written as Cloudflare's answer would be.
+    const value = randomUUID();
+    d1Execute(
+      `UPDATE tracking_domains SET edge_status = 'pending', edge_active = 0,
+         edge_txt_name = '_cf-custom-hostname.${domain}', edge_txt_value = '${value}',
+         edge_detail = 'The edge has not admitted the name yet: add the TXT record.',
+         edge_checked_at = '${new Date().toISOString()}' WHERE domain = '${domain}'`,
+    );
+    await signIn(key);
+    await page.goto(`${ui()}ui/#/domains/${domain}`);
+    await expect
+      .poll(() => page.locator("#edge-ownership").textContent())
+      .toContain("waiting for you");
+    const records = (await page.locator("#dns-record").textContent()) ?? "";
+    expect(records).toContain(`_cf-custom-hostname.${domain}`);
+    expect(records).toContain(value);
+    expect(await page.locator("#edge-ownership").textContent()).toContain("add the TXT record");
   });
 
   it("can be used with the keyboard alone", async () => {

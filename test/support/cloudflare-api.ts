@@ -6,7 +6,13 @@
 // parse and belong together, the bearer token), and anything else gets Cloudflare's error
 // envelope with a 400 that says what was wrong. Tests can make the next requests fail, and read
 // every request it saw. Node only.
+//
+// Given a DNS server, it validates each hostname as Cloudflare does before routing it: active
+// once the name's CNAME reaches the zone (real-time validation) or the `_cf-custom-hostname` TXT
+// record holds the hostname's `ownership_verification` value (pre-validation); pending until
+// then, with Cloudflare's verification error. Without one, every hostname counts as validated.
 import { createPrivateKey, X509Certificate } from "node:crypto";
+import { Resolver } from "node:dns/promises";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { z } from "zod";
@@ -27,6 +33,10 @@ export interface StoredHostname {
   sslStatus: "pending_deployment" | "active";
   /** A hostname whose certificate Cloudflare issues (ssl.method http, no custom certificate). */
   managed: ManagedProgress | null;
+  /** The value its `_cf-custom-hostname` TXT record must hold (pre-validation). */
+  ownershipValue: string;
+  /** Whether Cloudflare has validated the hostname (it routes it once it has). */
+  validated: boolean;
 }
 
 /** One state of a Cloudflare-issued certificate's way to active, as the API shows it. */
@@ -187,7 +197,33 @@ export async function startCloudflareApi(options: {
   zoneId: string;
   apiToken: string;
   account?: AccountModel;
+  /** Where hostnames are looked up to validate them ("127.0.0.1:53"); none: all validated. */
+  dnsServer?: string;
+  /** The SaaS zone's name, which a CNAME must reach (default track-endpoint.test). */
+  zoneName?: string;
 }): Promise<CloudflareApiStandin> {
+  const zoneName = options.zoneName ?? "track-endpoint.test";
+  const resolver = options.dnsServer ? new Resolver({ timeout: 2000, tries: 1 }) : null;
+  if (options.dnsServer) resolver?.setServers([options.dnsServer]);
+  const reachesZone = async (name: string): Promise<boolean> => {
+    let current = name;
+    for (let hop = 0; hop < 8 && resolver; hop++) {
+      const [target] = await resolver.resolveCname(current).catch(() => [] as string[]);
+      if (!target) return false;
+      if (target === zoneName || target.endsWith(`.${zoneName}`)) return true;
+      current = target;
+    }
+    return false;
+  };
+  /** Cloudflare's look at a pending hostname: the CNAME, then the pre-validation TXT record. */
+  const validate = async (h: StoredHostname): Promise<void> => {
+    if (h.validated || !resolver) return;
+    const txt = await resolver
+      .resolveTxt(`_cf-custom-hostname.${h.hostname}`)
+      .catch(() => [] as string[][]);
+    h.validated =
+      txt.some((chunks) => chunks.join("") === h.ownershipValue) || (await reachesZone(h.hostname));
+  };
   const account: AccountModel = options.account ?? {
     accountId: "0".repeat(32),
     d1: [],
@@ -258,7 +294,29 @@ export async function startCloudflareApi(options: {
       hosts: (leaf.subjectAltName ?? "").split(", ").map((name) => name.replace(/^DNS:/, "")),
     };
   };
+  const ownershipOf = (h: StoredHostname) => ({
+    ownership_verification: {
+      type: "txt",
+      name: `_cf-custom-hostname.${h.hostname}`,
+      value: h.ownershipValue,
+    },
+    ...(h.validated
+      ? {}
+      : { verification_errors: ["custom hostname does not CNAME to this zone."] }),
+  });
   const present = (h: StoredHostname, read = false) => {
+    if (h.managed && !h.validated) {
+      // Nothing happens to the certificate before the hostname itself is validated.
+      const first = h.managed.script[0] as ManagedStage;
+      return {
+        id: h.id,
+        hostname: h.hostname,
+        status: "pending",
+        created_at: new Date().toISOString(),
+        ...ownershipOf(h),
+        ssl: { id: h.id, status: first.ssl, method: "http", type: "dv" },
+      };
+    }
     if (h.managed) {
       const stage = stageOf(h.managed, read);
       const certificate = stage.ssl === "active" ? h.managed.certificate : null;
@@ -267,6 +325,7 @@ export async function startCloudflareApi(options: {
         hostname: h.hostname,
         status: stage.status,
         created_at: new Date().toISOString(),
+        ...ownershipOf(h),
         ssl: {
           id: h.id,
           status: stage.ssl,
@@ -295,8 +354,9 @@ export async function startCloudflareApi(options: {
     return {
       id: h.id,
       hostname: h.hostname,
-      status: "active",
+      status: h.validated ? "active" : "pending",
       created_at: new Date().toISOString(),
+      ...ownershipOf(h),
       ssl: {
         id: h.id,
         status: h.certificatePem ? h.sslStatus : "initializing",
@@ -460,6 +520,7 @@ export async function startCloudflareApi(options: {
       const found = [...hostnames.values()].filter(
         (h) => q["hostname.exact"] === undefined || h.hostname === q["hostname.exact"],
       );
+      for (const h of found) await validate(h);
       return send(res, 200, {
         result: found.map((h) => present(h, q["hostname.exact"] !== undefined)),
         result_info: { page: 1, per_page: 20, count: found.length, total_count: found.length },
@@ -479,7 +540,10 @@ export async function startCloudflareApi(options: {
         bundleMethod: b.ssl?.bundle_method ?? "ubiquitous",
         sslStatus: "active",
         managed: b.ssl?.method && !b.ssl.custom_certificate ? startManaged() : null,
+        ownershipValue: crypto.randomUUID(),
+        validated: resolver === null,
       };
+      await validate(created);
       if (b.ssl?.custom_certificate && b.ssl.custom_key)
         upload(created, b.ssl.custom_certificate, b.ssl.custom_key);
       hostnames.set(created.id, created);
@@ -491,6 +555,7 @@ export async function startCloudflareApi(options: {
     if (req.method === "GET") {
       if (parsedBody !== null) throw new Refusal(400, 1003, "GET takes no body");
       if (!existing) throw new Refusal(404, 1436, "The custom hostname was not found.");
+      await validate(existing);
       const shown = present(existing);
       // Deployed everywhere once someone has seen it on its way.
       existing.sslStatus = "active";
@@ -504,6 +569,7 @@ export async function startCloudflareApi(options: {
       if (b.ssl?.custom_certificate && b.ssl.custom_key)
         upload(existing, b.ssl.custom_certificate, b.ssl.custom_key);
       if (b.ssl?.bundle_method) existing.bundleMethod = b.ssl.bundle_method;
+      await validate(existing);
       // Sending the validation method again restarts a managed hostname's validation.
       if (existing.managed && b.ssl?.method) {
         const certificate = existing.managed.certificate;

@@ -79,7 +79,13 @@ describe("the watch over self-managed domains", () => {
     }
 
     // Probed a moment ago: nothing is due again until an hour has passed.
-    expect(await watchSelfManaged(env, now)).toEqual({ probed: 0, passed: 0, failed: 0 });
+    expect(await watchSelfManaged(env, now)).toEqual({
+      probed: 0,
+      passed: 0,
+      failed: 0,
+      admissionsRead: 0,
+      admitted: 0,
+    });
   });
 
   it("leaves alone domains that are not self-managed or were never verified", async () => {
@@ -90,7 +96,13 @@ describe("the watch over self-managed domains", () => {
     await env.DB.prepare("UPDATE tracking_domains SET verified = 0 WHERE domain = ?")
       .bind(unverified)
       .run();
-    expect(await watchSelfManaged(env, now)).toEqual({ probed: 0, passed: 0, failed: 0 });
+    expect(await watchSelfManaged(env, now)).toEqual({
+      probed: 0,
+      passed: 0,
+      failed: 0,
+      admissionsRead: 0,
+      admitted: 0,
+    });
   });
 
   it("probes at most HTTPS_PROBES_PER_TICK a tick, the longest unprobed first, and none at 0", async () => {
@@ -98,7 +110,13 @@ describe("the watch over self-managed domains", () => {
     const newer = await selfManaged(account, hoursAgo(30), null);
     const oldest = await selfManaged(account, hoursAgo(50), null);
     const off = { ...env, HTTPS_PROBES_PER_TICK: "0" };
-    expect(await watchSelfManaged(off, now)).toEqual({ probed: 0, passed: 0, failed: 0 });
+    expect(await watchSelfManaged(off, now)).toEqual({
+      probed: 0,
+      passed: 0,
+      failed: 0,
+      admissionsRead: 0,
+      admitted: 0,
+    });
 
     const one = { ...env, HTTPS_PROBES_PER_TICK: "1" };
     expect(await watchSelfManaged(one, now)).toMatchObject({ probed: 1 });
