@@ -63,7 +63,7 @@ describe("the watch over self-managed domains", () => {
     expect(await linkScheme(account, passedLongAgo)).toBe("https:");
 
     const report = await watchSelfManaged(env, now);
-    expect(report).toEqual({ probed: 2, passed: 0, failed: 2 });
+    expect(report).toEqual({ probed: 2, passed: 0, failed: 2, admissionsRead: 0, admitted: 0 });
 
     // These names do not resolve: the probe fails at DNS, says so, and links fall back to http.
     for (const domain of [passedLongAgo, failedLongAgo]) {
