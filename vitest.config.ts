@@ -19,6 +19,7 @@ const testRateLimits = { lookups: 20 };
 
 export default defineConfig(async () => {
   const migrations = await readD1Migrations("./migrations");
+  const euMigrations = await readD1Migrations("./migrations-eu");
   return {
     test: {
       projects: [
@@ -42,6 +43,7 @@ export default defineConfig(async () => {
                   LINK_SIGNING_KEYS: generatedKeyRing(),
                   EDGE_PULL_TOKEN: generatedToken(),
                   TEST_MIGRATIONS: migrations,
+                  TEST_MIGRATIONS_EU: euMigrations,
                   TEST_RATE_LIMITS: testRateLimits,
                   LIFECYCLE_SOAK_SECONDS: process.env.LIFECYCLE_SOAK_SECONDS ?? "0",
                   LIFECYCLE_REPLAY: process.env.LIFECYCLE_REPLAY ?? "",

@@ -12,7 +12,11 @@ import { watchSelfManaged } from "../src/domains/proxy-probe";
 import { deploymentNameCovering } from "../src/domains/reserved-names";
 import { answerHttp01, challengePrefix } from "../src/issuance/http01-responder";
 import { sweepDueCertificates } from "../src/issuance/sweep";
-import { consumeEngagementBatch, pruneExpiredEngagement } from "../src/tracking/events";
+import {
+  consumeEngagementBatch,
+  engagementStores,
+  pruneExpiredEngagement,
+} from "../src/tracking/events";
 import { clickPrefix, handleTrackingLink, openPrefix, signingRing } from "../src/tracking/handlers";
 import { cachedHolder, lookUpHolder } from "../src/tracking/holders";
 import type { SigningRing } from "../src/tracking/link-token";
@@ -108,7 +112,7 @@ export default {
   async queue(batch, env, ctx): Promise<void> {
     const accounts = await consumeEngagementBatch(
       batch,
-      env.DB,
+      engagementStores(env),
       loadConfig(env).limits.engagementEventsPerNetworkPerMinute,
     );
     // Webhooks that asked for clicks and opens: what this batch wrote goes out now.

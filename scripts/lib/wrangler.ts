@@ -37,16 +37,21 @@ export function spawnWrangler(args: string[], extraEnv: Record<string, string> =
   });
 }
 
-/** Applies the D1 migrations to the local database (under `persistTo` when given). */
+/**
+ * Applies the D1 migrations to the local databases (under `persistTo` when given): the global
+ * one (migrations/) and the EU engagement one (migrations-eu/).
+ */
 export function migrateLocalDatabase(persistTo?: string): void {
-  wrangler([
-    "d1",
-    "migrations",
-    "apply",
-    "DB",
-    "--local",
-    ...(persistTo ? ["--persist-to", persistTo] : []),
-  ]);
+  for (const binding of ["DB", "DB_EU"]) {
+    wrangler([
+      "d1",
+      "migrations",
+      "apply",
+      binding,
+      "--local",
+      ...(persistTo ? ["--persist-to", persistTo] : []),
+    ]);
+  }
 }
 
 /** Which D1 an operator script works on: the deployed one, or a local one (under a directory). */

@@ -2,6 +2,9 @@
 // Queue, so the response never waits for storage), and how the consumer writes batches to D1:
 // all of a batch or none, retried whole on failure, and idempotent by event id, so a redelivered
 // message is never counted twice. No raw IP address is kept: only its network prefix.
+// EU domains' events come on their own queue (ENGAGEMENT_EVENTS_EU, EU jurisdiction) and are
+// stored only in DB_EU; the global database gets a reference per event for webhooks (its id, no
+// personal field). Reading an account's events reads both stores.
 import { z } from "zod";
 import { loadConfig } from "../config";
 import { logProblem, messageOf } from "../util/log";
@@ -44,8 +47,18 @@ export function ipPrefix(ip: string | null | undefined): string | null {
  */
 export const EngagementMessageSchema = z.object({
   events: z.array(z.unknown()).min(1).max(1000),
+  /** Sent by the EU outbox only: the events belong in DB_EU. */
+  region: z.literal("eu").optional(),
 });
-export type EngagementMessage = { events: EngagementEvent[] };
+export type EngagementMessage = { events: EngagementEvent[]; region?: "eu" };
+
+/** Where clicks and opens are stored: the global database, and the EU one for EU domains. */
+export interface EngagementStores {
+  global: D1Database;
+  eu: D1Database;
+}
+
+export const engagementStores = (env: Env): EngagementStores => ({ global: env.DB, eu: env.DB_EU });
 
 function messageBody(body: unknown): unknown {
   if (typeof body !== "string") return body;
@@ -195,25 +208,31 @@ export async function pruneEngagementEvents(
 export async function pruneExpiredEngagement(env: Env, now: Date): Promise<number> {
   const days = loadConfig(env).engagementRetentionDays;
   const before = new Date(now.getTime() - days * 86_400_000);
-  await env.DB.prepare("DELETE FROM engagement_overflow WHERE day < ?")
-    .bind(before.toISOString().slice(0, 10))
-    .run();
-  await pruneEngagementRates(env.DB, new Date(now.getTime() - engagementRateRetentionMs));
-  return pruneEngagementEvents(env.DB, before);
+  let deleted = 0;
+  for (const db of [env.DB, env.DB_EU]) {
+    await db
+      .prepare("DELETE FROM engagement_overflow WHERE day < ?")
+      .bind(before.toISOString().slice(0, 10))
+      .run();
+    await pruneEngagementRates(db, new Date(now.getTime() - engagementRateRetentionMs));
+    deleted += await pruneEngagementEvents(db, before);
+  }
+  return deleted;
 }
 
 /**
  * The Queue consumer: validates each message and each event in it, writes the valid events in
- * one transaction, then acknowledges the messages; if the write fails, they are all retried.
- * What is malformed is logged and dropped, so one bad event cannot hold the others back.
- * Returns the accounts whose events were written (their webhooks may have clicks to send).
+ * one transaction per store, then acknowledges the messages; if a write fails, they are all
+ * retried. What is malformed is logged and dropped, so one bad event cannot hold the others
+ * back. Returns the accounts whose events were written (their webhooks may have clicks to send).
  */
 export async function consumeEngagementBatch(
   batch: MessageBatch<unknown>,
-  db: D1Database,
+  stores: EngagementStores,
   perNetworkPerMinute?: number,
 ): Promise<number[]> {
   const events: EngagementEvent[] = [];
+  const euEvents: EngagementEvent[] = [];
   const carrying: Message<unknown>[] = [];
   const dropped = (message: Message<unknown>, problem: string | undefined) =>
     logProblem("engagement_event_dropped", { id: message.id, problem });
@@ -224,11 +243,12 @@ export async function consumeEngagementBatch(
       message.ack();
       continue;
     }
+    const into = envelope.data.region === "eu" ? euEvents : events;
     let valid = 0;
     for (const body of envelope.data.events) {
       const parsed = EngagementEventSchema.safeParse(body);
       if (parsed.success) {
-        events.push(parsed.data);
+        into.push(parsed.data);
         valid++;
       } else dropped(message, parsed.error.issues[0]?.message);
     }
@@ -236,18 +256,73 @@ export async function consumeEngagementBatch(
     else message.ack();
   }
   try {
-    await writeEvents(db, events, perNetworkPerMinute);
+    await writeEvents(stores.global, events, perNetworkPerMinute);
+    if (euEvents.length > 0) {
+      await writeEvents(stores.eu, euEvents, perNetworkPerMinute);
+      await referenceEuEvents(stores, euEvents);
+    }
     for (const message of carrying) message.ack();
-    return [...new Set(events.map((e) => e.accountId))];
+    return [...new Set([...events, ...euEvents].map((e) => e.accountId))];
   } catch (error) {
     logProblem("engagement_batch_failed", {
       messages: carrying.length,
-      events: events.length,
+      events: events.length + euEvents.length,
       message: messageOf(error),
     });
     for (const message of carrying) message.retry({ delaySeconds: 5 });
     return [];
   }
+}
+
+/**
+ * For the webhooks of accounts that asked for clicks or opens: a reference in the global
+ * webhook_events to each EU event stored in DB_EU (one stored by an earlier delivery of the same
+ * message counts too: references are unique by event id, so none is written twice).
+ */
+async function referenceEuEvents(
+  stores: EngagementStores,
+  events: readonly EngagementEvent[],
+): Promise<void> {
+  const { results } = await stores.eu
+    .prepare("SELECT id FROM engagement_events WHERE id IN (SELECT value FROM json_each(?1))")
+    .bind(JSON.stringify(events.map((e) => e.id)))
+    .all<{ id: string }>();
+  const stored = new Set(results.map((r) => r.id));
+  const references = events
+    .filter((e) => stored.has(e.id))
+    .map((e) => ({
+      id: e.id,
+      type: e.type,
+      accountId: e.accountId,
+      subaccountId: e.subaccountId,
+      trackingDomain: e.trackingDomain,
+    }));
+  if (references.length === 0) return;
+  await stores.global
+    .prepare(
+      `INSERT INTO webhook_events (type, account_id, subaccount_id, domain, details)
+       SELECT value ->> '$.type', value ->> '$.accountId', value ->> '$.subaccountId',
+              value ->> '$.trackingDomain', json_object('event_id', value ->> '$.id', 'region', 'eu')
+       FROM json_each(?1)
+       WHERE EXISTS (SELECT 1 FROM webhooks WHERE account_id = value ->> '$.accountId'
+         AND active = 1 AND instr(events, '"' || (value ->> '$.type') || '"') > 0)
+       ON CONFLICT DO NOTHING`,
+    )
+    .bind(JSON.stringify(references))
+    .run();
+}
+
+/** The engagement details of EU events by id, read from DB_EU for webhook delivery. */
+export async function euEngagementDetails(
+  eu: D1Database,
+  ids: readonly string[],
+): Promise<Map<string, EngagementEvent>> {
+  if (ids.length === 0) return new Map();
+  const { results } = await eu
+    .prepare("SELECT * FROM engagement_events WHERE id IN (SELECT value FROM json_each(?1))")
+    .bind(JSON.stringify(ids))
+    .all<EventRow>();
+  return new Map(results.map((r) => [r.id, eventOf(r)]));
 }
 
 export interface EventFilter {
@@ -267,9 +342,29 @@ export interface EventCursor {
 
 /**
  * A page of an account's events, newest first, after `cursor` (keyset pagination on time and id:
- * stable while new events arrive).
+ * stable while new events arrive), from both stores: each gives its newest `limit` after the
+ * cursor, and the page is the newest `limit` of them together.
  */
 export async function listEvents(
+  stores: EngagementStores,
+  scope: { accountId: number; subaccountId: number | null },
+  filter: EventFilter,
+  cursor: EventCursor | null,
+  limit: number,
+): Promise<EngagementEvent[]> {
+  const pages = await Promise.all(
+    [stores.global, stores.eu].map((db) => listEventsIn(db, scope, filter, cursor, limit)),
+  );
+  return pages
+    .flat()
+    .sort((a, b) => compareDesc(a.occurredAt, b.occurredAt) || compareDesc(a.id, b.id))
+    .slice(0, limit);
+}
+
+/** Descending order of two strings, as SQLite's ORDER BY … DESC on text (binary). */
+const compareDesc = (a: string, b: string) => (a < b ? 1 : a > b ? -1 : 0);
+
+async function listEventsIn(
   db: D1Database,
   scope: { accountId: number; subaccountId: number | null },
   filter: EventFilter,
@@ -297,22 +392,28 @@ export async function listEvents(
       `SELECT * FROM engagement_events WHERE ${conditions.join(" AND ")} ORDER BY occurred_at DESC, id DESC LIMIT ?${params.length}`,
     )
     .bind(...params)
-    .all<{
-      id: string;
-      type: "click" | "open";
-      occurred_at: string;
-      tracking_domain: string;
-      account_id: number;
-      subaccount_id: number;
-      message_id: string | null;
-      recipient_id: string | null;
-      link_name: string | null;
-      target_url: string | null;
-      user_agent: string | null;
-      ip_prefix: string | null;
-      secure: number;
-    }>();
-  return results.map((r) => ({
+    .all<EventRow>();
+  return results.map(eventOf);
+}
+
+interface EventRow {
+  id: string;
+  type: "click" | "open";
+  occurred_at: string;
+  tracking_domain: string;
+  account_id: number;
+  subaccount_id: number;
+  message_id: string | null;
+  recipient_id: string | null;
+  link_name: string | null;
+  target_url: string | null;
+  user_agent: string | null;
+  ip_prefix: string | null;
+  secure: number;
+}
+
+function eventOf(r: EventRow): EngagementEvent {
+  return {
     id: r.id,
     type: r.type,
     occurredAt: r.occurred_at,
@@ -326,7 +427,7 @@ export async function listEvents(
     userAgent: r.user_agent,
     ipPrefix: r.ip_prefix,
     secure: r.secure === 1,
-  }));
+  };
 }
 
 /** Clicks and opens counted but not stored one by one: per day, domain, network and type. */
@@ -341,6 +442,30 @@ export interface CountedEngagement {
 
 /** The account's counted-only clicks and opens, newest day first, at most `limit` rows. */
 export async function listCountedEngagement(
+  stores: EngagementStores,
+  scope: { accountId: number; subaccountId: number | null },
+  filter: { trackingDomain?: string; fromDay?: string; toDay?: string },
+  limit: number,
+): Promise<CountedEngagement[]> {
+  const parts = await Promise.all(
+    [stores.global, stores.eu].map((db) => listCountedIn(db, scope, filter, limit)),
+  );
+  const key = (r: CountedEngagement) => [r.trackingDomain, r.ipPrefix, r.type] as const;
+  return parts
+    .flat()
+    .sort((a, b) => {
+      const [ka, kb] = [key(a), key(b)];
+      return (
+        compareDesc(a.day, b.day) ||
+        -compareDesc(ka[0], kb[0]) ||
+        -compareDesc(ka[1], kb[1]) ||
+        -compareDesc(ka[2], kb[2])
+      );
+    })
+    .slice(0, limit);
+}
+
+async function listCountedIn(
   db: D1Database,
   scope: { accountId: number; subaccountId: number | null },
   filter: { trackingDomain?: string; fromDay?: string; toDay?: string },

@@ -110,7 +110,9 @@ function answerLink(
   // header can: such a link is a 404, never a 500.
   const location = kind === "click" ? locationOf(content.url as string) : null;
   if (kind === "click" && location === null) return notFound();
-  outboxFor(env.ENGAGEMENT_EVENTS).add(
+  // An EU domain's events travel and are stored only in the EU (its queue, then DB_EU).
+  const eu = holder?.region === "eu";
+  outboxFor(eu ? env.ENGAGEMENT_EVENTS_EU : env.ENGAGEMENT_EVENTS, eu ? "eu" : "us").add(
     engagementEvent(request, kind, target.host, target.secure, content),
     ctx,
   );

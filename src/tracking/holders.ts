@@ -4,11 +4,14 @@
 // isolate: a fresh one is used as it is, an older one is used while it is read again in the
 // background, and only a missing or expired one makes a click wait for D1 (once per domain per
 // isolate every few minutes, never per click).
+import type { Region } from "../domains/model";
 import { logProblem, messageOf } from "../util/log";
 
 export interface Holder {
   accountId: number;
   subaccountId: number;
+  /** Where the domain's clicks and opens are stored (EU domains': only in the EU). */
+  region: Region;
 }
 
 export const holderLimits = {
@@ -62,10 +65,12 @@ export async function lookUpHolder(
   try {
     const row = await db
       .withSession("first-unconstrained")
-      .prepare("SELECT account_id, subaccount_id FROM tracking_domains WHERE domain = ?")
+      .prepare("SELECT account_id, subaccount_id, region FROM tracking_domains WHERE domain = ?")
       .bind(domain)
-      .first<{ account_id: number; subaccount_id: number }>();
-    const holder = row ? { accountId: row.account_id, subaccountId: row.subaccount_id } : null;
+      .first<{ account_id: number; subaccount_id: number; region: Region }>();
+    const holder = row
+      ? { accountId: row.account_id, subaccountId: row.subaccount_id, region: row.region }
+      : null;
     remember(domain, { holder, at: now, refreshing: false });
     return holder;
   } catch (error) {
@@ -76,11 +81,17 @@ export async function lookUpHolder(
   }
 }
 
-/** What a failed lookup without any earlier answer stands for: anyone may hold the domain. */
-export const HOLDER_UNKNOWN: Holder = { accountId: -1, subaccountId: -1 };
+/**
+ * What a failed lookup without any earlier answer stands for: anyone may hold the domain, and it
+ * may be an EU domain, so its events are kept in the EU.
+ */
+export const HOLDER_UNKNOWN: Holder = { accountId: -1, subaccountId: -1, region: "eu" };
 
 /** Whether a link minted for `minted` may be honoured on a domain held by `holder`. */
-export function holdsLink(holder: Holder | null, minted: Holder): boolean {
+export function holdsLink(
+  holder: Holder | null,
+  minted: Pick<Holder, "accountId" | "subaccountId">,
+): boolean {
   if (holder === null) return false;
   if (holder === HOLDER_UNKNOWN) return true;
   return holder.accountId === minted.accountId && holder.subaccountId === minted.subaccountId;

@@ -4,6 +4,7 @@
 // carries its sending in its own waitUntil; the others only add to it, so no request ever waits on
 // another's I/O.
 
+import type { Region } from "../domains/model";
 import { logProblem, messageOf } from "../util/log";
 import type { EngagementEvent } from "./events";
 
@@ -36,6 +37,8 @@ export class EventOutbox {
   constructor(
     private readonly queue: Queue,
     private readonly delayMs = gatherMs,
+    /** Whose events: an EU outbox sends to the EU queue, and says so in each message. */
+    private readonly region: Region = "us",
   ) {}
 
   /** Adds an event; whichever request opens or fills a batch keeps itself alive to send it. */
@@ -67,7 +70,7 @@ export class EventOutbox {
 
   /** One message of JSON text (serialised once, here), halved while it is too large. */
   async #send(events: EngagementEvent[]): Promise<void> {
-    const body = JSON.stringify({ events });
+    const body = JSON.stringify(this.region === "eu" ? { region: "eu", events } : { events });
     if (events.length > 1 && new TextEncoder().encode(body).length > messageLimits.bytes) {
       const half = events.length >> 1;
       await Promise.all([this.#send(events.slice(0, half)), this.#send(events.slice(half))]);
@@ -94,11 +97,11 @@ export class EventOutbox {
 
 const outboxes = new WeakMap<Queue, EventOutbox>();
 
-/** The isolate's outbox for a Queue binding. */
-export function outboxFor(queue: Queue): EventOutbox {
+/** The isolate's outbox for a Queue binding (the EU queue's: `region` eu). */
+export function outboxFor(queue: Queue, region: Region = "us"): EventOutbox {
   let outbox = outboxes.get(queue);
   if (!outbox) {
-    outbox = new EventOutbox(queue);
+    outbox = new EventOutbox(queue, gatherMs, region);
     outboxes.set(queue, outbox);
   }
   return outbox;

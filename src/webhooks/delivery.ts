@@ -9,10 +9,11 @@
 import { loadConfig } from "../config";
 import { createDohResolver, type DnsResolver } from "../dns/doh";
 import { parseKeyRing, unwrapKey, wrapKey } from "../pki/key-wrap";
+import { euEngagementDetails } from "../tracking/events";
 import { forEachLimited } from "../util/concurrency";
 import { base64, fromUtf8, utf8 } from "../util/encoding";
 import { logInfo, logProblem, messageOf } from "../util/log";
-import { payloadOf, type WebhookEvent } from "./events";
+import { type EngagementDetails, payloadOf, type WebhookEvent } from "./events";
 import {
   type AttemptRecord,
   claimWebhook,
@@ -235,6 +236,33 @@ interface Step {
   more: boolean;
 }
 
+/**
+ * An EU domain's click or open is only referenced in webhook_events (its id): its fields are
+ * read from DB_EU here, as it is sent. One pruned there since is left out of the batch.
+ */
+async function withEuEngagement(eu: D1Database, events: WebhookEvent[]): Promise<WebhookEvent[]> {
+  const ids = events.flatMap((e) => (e.engagement?.region === "eu" ? [e.engagement.event_id] : []));
+  if (ids.length === 0) return events;
+  const stored = await euEngagementDetails(eu, ids);
+  return events.flatMap((e) => {
+    if (e.engagement?.region !== "eu") return [e];
+    const found = stored.get(e.engagement.event_id);
+    if (!found) return [];
+    const engagement: EngagementDetails = {
+      event_id: found.id,
+      occurred_at: found.occurredAt,
+      message_id: found.messageId,
+      recipient_id: found.recipientId,
+      link_name: found.linkName,
+      target_url: found.targetUrl,
+      user_agent: found.userAgent,
+      ip_prefix: found.ipPrefix,
+      secure: found.secure ? 1 : 0,
+    };
+    return [{ ...e, engagement }];
+  });
+}
+
 /** One batch of one webhook, if nobody else is sending it. */
 async function deliverNext(env: Env, id: string, now: Date): Promise<Step> {
   const leaseUntil = new Date(now.getTime() + deliveryLimits.leaseMs).toISOString();
@@ -250,7 +278,10 @@ async function deliverNext(env: Env, id: string, now: Date): Promise<Step> {
   const more = read.length === deliveryLimits.eventsPerBatch || hook.batchLastEventId !== null;
   const last = read.at(-1);
   const lastEventId = hook.batchLastEventId ?? last?.id ?? hook.cursor;
-  const events = read.filter((e) => hook.events.includes(e.type));
+  const events = await withEuEngagement(
+    env.DB_EU,
+    read.filter((e) => hook.events.includes(e.type)),
+  );
   if (events.length === 0) {
     // Nothing it wants (or a batch whose events were pruned): move on without a POST.
     await finishBatch(env.DB, hook, leaseUntil, lastEventId, null, now);

@@ -56,6 +56,8 @@ export interface WebhookEvent {
 
 export interface EngagementDetails {
   event_id: string;
+  /** Set on a reference to an EU event, whose other fields are read from DB_EU at delivery. */
+  region?: "eu";
   occurred_at: string;
   message_id: string | null;
   recipient_id: string | null;

@@ -119,6 +119,13 @@ export function d1Execute(sql: string): void {
   wrangler(["d1", "execute", "DB", ...local, "--command", sql]);
 }
 
+/** Reads rows from one of the worker's local databases (DB, or DB_EU for EU engagement). */
+export function d1Query<T>(binding: "DB" | "DB_EU", sql: string): T[] {
+  const local = ["--local", "--json", "--persist-to", inject("persistTo")];
+  const out = wrangler(["d1", "execute", binding, ...local, "--command", sql]);
+  return (JSON.parse(out) as { results: T[] }[])[0]?.results ?? [];
+}
+
 /** One Cron tick, run to its end (wrangler dev --test-scheduled). */
 export async function cronTick(): Promise<void> {
   const response = await fetch(`${inject("workerUrl")}/__scheduled?cron=*+*+*+*+*`);

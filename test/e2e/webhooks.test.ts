@@ -13,6 +13,8 @@ import {
   api,
   cronTick,
   d1Execute,
+  d1Query,
+  dns,
   dynamicName,
   verifiedManagedDomain,
   waitForDomain,
@@ -329,6 +331,64 @@ describe("webhooks for clicks and opens", () => {
     });
     // The certificate webhook did not ask for clicks and got none.
     expect(endpoint.received.some((r) => r.body.includes('"track_event"'))).toBe(false);
+  });
+
+  it("sends an EU domain's click with its fields, stored only in the EU database", {
+    timeout: 30_000,
+  }, async () => {
+    const eu = dynamicName("webhook-eu");
+    await dns.setCname(eu, "eu.v2.track-endpoint.test");
+    expect(
+      (await api(key, "POST", "/tracking-domains", { domain: eu, region: "eu", secure: false }))
+        .status,
+    ).toBe(200);
+    expect((await api(key, "POST", `/tracking-domains/${eu}/verify`)).status).toBe(200);
+    await api(key, "POST", "/sending-domains", { domain: `mail-${eu}`, tracking_domain: eu });
+    const minted = await api(key, "POST", "/tracking-links", {
+      sending_domain: `mail-${eu}`,
+      message_id: "msg-webhook-eu",
+      recipient_id: "rcpt-eu-3",
+      links: [{ url: "https://shop.example/eu", name: "eu-sale" }],
+    });
+    const link = (await minted.json<{ results: { links: { tracked_url: string }[] } }>()).results
+      .links[0]?.tracked_url as string;
+    const worker = new URL(inject("workerUrl"));
+    const clicked = await getVia(link, { host: worker.hostname, port: Number(worker.port) });
+    expect(clicked.status).toBe(302);
+
+    const heard = await until("the EU click", () =>
+      clicks.received
+        .flatMap((r) => JSON.parse(r.body) as { msys: { track_event?: Record<string, unknown> } }[])
+        .map((p) => p.msys.track_event)
+        .find((e) => e?.tracking_domain === eu),
+    );
+    expect(heard).toMatchObject({
+      type: "click",
+      message_id: "msg-webhook-eu",
+      recipient_id: "rcpt-eu-3",
+      target_link_name: "eu-sale",
+      target_link_url: "https://shop.example/eu",
+    });
+    // Stored in the EU database only; the global one holds a reference without personal fields.
+    const where = "WHERE message_id = 'msg-webhook-eu'";
+    expect(d1Query("DB_EU", `SELECT recipient_id FROM engagement_events ${where}`)).toEqual([
+      { recipient_id: "rcpt-eu-3" },
+    ]);
+    expect(d1Query("DB", `SELECT id FROM engagement_events ${where}`)).toEqual([]);
+    const references = d1Query<{ details: string }>(
+      "DB",
+      `SELECT details FROM webhook_events WHERE domain = '${eu}'`,
+    );
+    expect(references).toHaveLength(1);
+    expect(references[0]?.details).not.toContain("rcpt-eu-3");
+    expect(references[0]?.details).not.toContain("shop.example");
+    // The account reads it with its other events.
+    const listed = await api(key, "GET", "/events/engagement?message_id=msg-webhook-eu");
+    expect(
+      (await listed.json<{ results: { recipient_id: string }[] }>()).results.map(
+        (e) => e.recipient_id,
+      ),
+    ).toEqual(["rcpt-eu-3"]);
   });
 
   it("sends a backlog in batches of 100, one after another in the same run", async () => {

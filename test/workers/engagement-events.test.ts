@@ -246,6 +246,69 @@ describe("one client network replaying links", () => {
   });
 });
 
+describe("EU domains' events", () => {
+  const stored = async (db: D1Database, id: string) =>
+    (
+      await db.prepare("SELECT COUNT(*) AS n FROM engagement_events WHERE id = ?").bind(id).first<{
+        n: number;
+      }>()
+    )?.n;
+
+  it("are stored only in the EU database, referenced once for a webhook that asks, without personal fields", async () => {
+    const account = await newAccount();
+    const hook = await account.call("POST", "/webhooks", {
+      body: { name: "Clicks", target: "https://hooks.example.com/clicks", events: ["click"] },
+    });
+    expect(hook.status).toBe(200);
+    const us = event(account.accountId, { trackingDomain: "track.us.example.test" });
+    const eu = event(account.accountId, {
+      trackingDomain: "track.eu.example.test",
+      recipientId: "rcpt-eu-9",
+    });
+    const eu2 = event(account.accountId, { trackingDomain: "track.eu.example.test" });
+    const bodies = [
+      JSON.stringify({ events: [us] }),
+      JSON.stringify({ region: "eu", events: [eu, eu2] }),
+    ];
+    // Delivered twice (a redelivery): written once, referenced once.
+    for (let i = 0; i < 2; i++) {
+      const result = await consume(bodies, env.DB);
+      expect(result.explicitAcks).toHaveLength(2);
+    }
+    expect(await stored(env.DB, us.id)).toBe(1);
+    expect(await stored(env.DB_EU, us.id)).toBe(0);
+    for (const e of [eu, eu2]) {
+      expect(await stored(env.DB_EU, e.id)).toBe(1);
+      expect(await stored(env.DB, e.id)).toBe(0);
+    }
+    const { results } = await env.DB.prepare(
+      "SELECT type, domain, details FROM webhook_events WHERE account_id = ? ORDER BY id",
+    )
+      .bind(account.accountId)
+      .all<{ type: string; domain: string; details: string }>();
+    const references = results.filter((r) => r.domain === "track.eu.example.test");
+    expect(references.map((r) => JSON.parse(r.details))).toEqual([
+      { event_id: eu.id, region: "eu" },
+      { event_id: eu2.id, region: "eu" },
+    ]);
+    // The US click is in webhook_events as it always was, by the trigger.
+    expect(results.filter((r) => r.domain === "track.us.example.test")).toHaveLength(1);
+  });
+
+  it("are referenced for nobody without a webhook asking for them", async () => {
+    const account = await newAccount();
+    const eu = event(account.accountId, { trackingDomain: "track.eu.example.test" });
+    await consume([JSON.stringify({ region: "eu", events: [eu] })], env.DB);
+    expect(await stored(env.DB_EU, eu.id)).toBe(1);
+    const row = await env.DB.prepare(
+      "SELECT COUNT(*) AS n FROM webhook_events WHERE account_id = ?",
+    )
+      .bind(account.accountId)
+      .first<{ n: number }>();
+    expect(row?.n).toBe(0);
+  });
+});
+
 describe("GET /api/v1/events/engagement", () => {
   it("reads back an account's events newest first, filtered and paged", async () => {
     const account = await newAccount();
@@ -258,7 +321,15 @@ describe("GET /api/v1/events/engagement", () => {
         trackingDomain: i < 3 ? "a.example.test" : "b.example.test",
       }),
     );
-    await writeEvents(env.DB, events);
+    // Some in each store (an account with US and EU domains): read as one list, paged across.
+    await writeEvents(
+      env.DB,
+      events.filter((_, i) => i % 3 !== 1),
+    );
+    await writeEvents(
+      env.DB_EU,
+      events.filter((_, i) => i % 3 === 1),
+    );
 
     const page = async (query: string) => {
       const response = await account.call("GET", `/events/engagement${query}`);

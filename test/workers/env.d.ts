@@ -2,6 +2,7 @@
 declare namespace Cloudflare {
   interface Env {
     TEST_MIGRATIONS: import("cloudflare:test").D1Migration[];
+    TEST_MIGRATIONS_EU: import("cloudflare:test").D1Migration[];
     TEST_PEBBLE_DIRECTORY: string;
     TEST_PEBBLE_MANAGEMENT: string;
     TEST_PEBBLE_BLOCKED_NAME: string;

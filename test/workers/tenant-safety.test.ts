@@ -437,6 +437,7 @@ describe("links follow the account that holds the domain", () => {
     expect(await lookUpHolder(env.DB, domain, t0)).toEqual({
       accountId: account.accountId,
       subaccountId: 0,
+      region: "us",
     });
     // Fresh: no read at all.
     expect(cachedHolder(env.DB, domain, t0 + 30_000, maxAge, ctx)).toMatchObject({

@@ -14,10 +14,14 @@ interface Minted {
   open_pixel_url: string | null;
 }
 
-async function accountWithDefaultDomain(options: { tls?: "pending" | "valid" } = {}) {
+async function accountWithDefaultDomain(
+  options: { tls?: "pending" | "valid"; region?: "us" | "eu" } = {},
+) {
   const account = await newAccount({ subaccounts: [1] });
   const domain = uniqueDomain("click");
-  await account.call("POST", "/tracking-domains", { body: { domain } });
+  await account.call("POST", "/tracking-domains", {
+    body: { domain, region: options.region ?? "us" },
+  });
   await env.DB.prepare("UPDATE tracking_domains SET verified = 1, tls_status = ? WHERE domain = ?")
     .bind(options.tls ?? "pending", domain)
     .run();
@@ -97,6 +101,29 @@ describe("clicks and opens", () => {
       secure: 0,
     });
     expect(JSON.stringify(row)).not.toContain("203.0.113.77");
+  }, 20_000);
+
+  it("records an EU domain's open through the EU queue into the EU database only", async () => {
+    const { account, domain } = await accountWithDefaultDomain({ region: "eu" });
+    const messageId = `m-${crypto.randomUUID()}`;
+    const minted = await mint(account, {
+      message_id: messageId,
+      recipient_id: "rcpt-eu",
+      links: [{ url: "https://example.com/eu" }],
+    });
+    expect((await follow(minted.open_pixel_url ?? "")).status).toBe(200);
+    const row = await eventually(() =>
+      env.DB_EU.prepare("SELECT * FROM engagement_events WHERE message_id = ?")
+        .bind(messageId)
+        .first<Record<string, unknown>>(),
+    );
+    expect(row).toMatchObject({ type: "open", tracking_domain: domain, recipient_id: "rcpt-eu" });
+    const global = await env.DB.prepare(
+      "SELECT COUNT(*) AS n FROM engagement_events WHERE message_id = ?",
+    )
+      .bind(messageId)
+      .first<{ n: number }>();
+    expect(global?.n).toBe(0);
   }, 20_000);
 
   it("answers an open with a 1×1 GIF", async () => {

@@ -1,7 +1,12 @@
 // /api/v1/events/engagement: clicks and opens recorded at the edge, newest first, filtered by
 // tracking domain, message, type and time, one page at a time; always within the caller's scope.
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
-import { type EventCursor, listCountedEngagement, listEvents } from "../../tracking/events";
+import {
+  type EventCursor,
+  engagementStores,
+  listCountedEngagement,
+  listEvents,
+} from "../../tracking/events";
 import { base64Url, fromBase64Url, fromUtf8 } from "../../util/encoding";
 import type { AppEnv } from "../context";
 import { ApiError, sparkPostCodes } from "../errors";
@@ -116,7 +121,7 @@ export function eventRoutes(): OpenAPIHono<AppEnv> {
     const query = c.req.valid("query");
     const limit = query.limit ?? 100;
     const events = await listEvents(
-      c.env.DB,
+      engagementStores(c.env),
       c.get("auth"),
       {
         ...(query.tracking_domain ? { trackingDomain: query.tracking_domain.toLowerCase() } : {}),
@@ -159,7 +164,7 @@ export function eventRoutes(): OpenAPIHono<AppEnv> {
   app.openapi(counted, async (c) => {
     const query = c.req.valid("query");
     const rows = await listCountedEngagement(
-      c.env.DB,
+      engagementStores(c.env),
       c.get("auth"),
       {
         ...(query.tracking_domain ? { trackingDomain: query.tracking_domain.toLowerCase() } : {}),
