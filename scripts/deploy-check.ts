@@ -23,7 +23,17 @@ const config = unstable_readConfig(
   { hideWarnings: true },
 );
 const vars = config.vars as Record<string, string>;
-const database = config.d1_databases[0];
+/** The bindings whose data must stay in the EU: the EU engagement database and queue. */
+const euBindings = new Set(["DB_EU", "ENGAGEMENT_EVENTS_EU"]);
+const producers = (config.queues.producers ?? []) as { binding: string; queue: string }[];
+const euQueues = new Set(producers.filter((p) => euBindings.has(p.binding)).map((p) => p.queue));
+const consumers = (config.queues.consumers ?? []) as {
+  queue: string;
+  dead_letter_queue?: string;
+}[];
+for (const consumer of consumers)
+  if (euQueues.has(consumer.queue) && consumer.dead_letter_queue)
+    euQueues.add(consumer.dead_letter_queue);
 type Route = string | { pattern: string; custom_domain?: boolean };
 const routes = ((config.routes ?? []) as Route[]).map((route) =>
   typeof route === "string"
@@ -36,15 +46,19 @@ const routes = ((config.routes ?? []) as Route[]).map((route) =>
 const plan: DeploymentPlan = {
   accountId,
   scriptName: config.name ?? "tracking-edge",
-  d1: { name: database?.database_name ?? "?", id: database?.database_id ?? "" },
+  d1: (
+    config.d1_databases as { binding: string; database_name?: string; database_id?: string }[]
+  ).map((d) => ({
+    name: d.database_name ?? "?",
+    id: d.database_id ?? "",
+    jurisdiction: euBindings.has(d.binding) ? ("eu" as const) : null,
+  })),
   queues: [
     ...new Set([
-      ...((config.queues.producers ?? []) as { queue: string }[]).map((q) => q.queue),
-      ...(
-        (config.queues.consumers ?? []) as { queue: string; dead_letter_queue?: string }[]
-      ).flatMap((q) => [q.queue, ...(q.dead_letter_queue ? [q.dead_letter_queue] : [])]),
+      ...producers.map((q) => q.queue),
+      ...consumers.flatMap((q) => [q.queue, ...(q.dead_letter_queue ? [q.dead_letter_queue] : [])]),
     ]),
-  ],
+  ].map((name) => ({ name, jurisdiction: euQueues.has(name) ? ("eu" as const) : null })),
   routes,
   deployer: (vars.CERTIFICATE_DEPLOYER ?? "edge-pull") as DeploymentPlan["deployer"],
   saasZoneId: env("CLOUDFLARE_ZONE_ID") ?? null,

@@ -17,9 +17,10 @@ export interface DeploymentPlan {
   accountId: string;
   /** The Worker's name (wrangler.toml `name`). */
   scriptName: string;
-  d1: { name: string; id: string };
+  /** Every D1 database bound; `jurisdiction` eu for the EU engagement store (DB_EU). */
+  d1: { name: string; id: string; jurisdiction: "eu" | null }[];
   /** Every queue the Worker produces to or consumes from, and the dead-letter queues. */
-  queues: string[];
+  queues: { name: string; jurisdiction: "eu" | null }[];
   /** wrangler.toml `routes`: patterns, each a custom domain or a route on a zone. */
   routes: { pattern: string; customDomain: boolean }[];
   deployer: "edge-pull" | "cloudflare-for-saas" | "cloudflare-managed";
@@ -63,27 +64,44 @@ export async function checkDeployment(
     }
   };
 
-  await check(
-    `D1 database ${plan.d1.name}`,
-    "npx wrangler d1 create tracking-edge, and put its database_id into wrangler.toml",
-    async () => {
-      const db = await client.d1.database.get(plan.d1.id, { account_id });
-      return { ok: true, found: `${db.name ?? plan.d1.name} (${plan.d1.id})` };
-    },
-  );
+  for (const database of plan.d1) {
+    const create = `npx wrangler d1 create ${database.name}${
+      database.jurisdiction ? ` --jurisdiction ${database.jurisdiction}` : ""
+    }, and put its database_id into wrangler.toml`;
+    await check(`D1 database ${database.name}`, create, async () => {
+      const db = await client.d1.database.get(database.id, { account_id });
+      const where = db.jurisdiction ?? null;
+      // A jurisdiction is set when a database is made and cannot be changed afterwards.
+      if (database.jurisdiction && where !== database.jurisdiction)
+        return {
+          ok: false,
+          found: `${db.name ?? database.name} (${database.id}), not restricted to the ${database.jurisdiction.toUpperCase()} jurisdiction`,
+        };
+      return { ok: true, found: `${db.name ?? database.name} (${database.id})` };
+    });
+  }
 
-  const existingQueues = new Set<string>();
+  const existingQueues = new Map<string, string | null>();
   try {
     for await (const queue of client.queues.list({ account_id }))
-      if (queue.queue_name) existingQueues.add(queue.queue_name);
+      if (queue.queue_name) existingQueues.set(queue.queue_name, queue.jurisdiction ?? null);
   } catch {
     // Each queue's check below says it is missing.
   }
   for (const queue of plan.queues) {
-    await check(`queue ${queue}`, `npx wrangler queues create ${queue}`, async () => ({
-      ok: existingQueues.has(queue),
-      found: existingQueues.has(queue) ? "exists" : "missing",
-    }));
+    const fix = queue.jurisdiction
+      ? `create it in the ${queue.jurisdiction.toUpperCase()} jurisdiction: dashboard → Queues → Create queue, or POST /accounts/${account_id}/queues {"queue_name": "${queue.name}", "jurisdiction": "${queue.jurisdiction}"} (docs/deploy.md)`
+      : `npx wrangler queues create ${queue.name}`;
+    await check(`queue ${queue.name}`, fix, async () => {
+      if (!existingQueues.has(queue.name)) return { ok: false, found: "missing" };
+      const where = existingQueues.get(queue.name) ?? null;
+      if (queue.jurisdiction && where !== queue.jurisdiction)
+        return {
+          ok: false,
+          found: `exists, not restricted to the ${queue.jurisdiction.toUpperCase()} jurisdiction`,
+        };
+      return { ok: true, found: "exists" };
+    });
   }
 
   const secrets = new Set<string>();

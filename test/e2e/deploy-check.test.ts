@@ -17,6 +17,7 @@ const apiToken = "deploy-check-token";
 const zoneId = "c".repeat(32);
 const accountId = "a".repeat(32);
 const databaseId = "11111111-2222-3333-4444-555555555555";
+const euDatabaseId = "66666666-7777-8888-9999-000000000000";
 const endpoints = [
   "v2.track.example.com",
   "eu.v2.track.example.com",
@@ -27,8 +28,16 @@ const endpoints = [
 /** An account prepared as docs/deploy.md describes, for cloudflare-managed. */
 const readyAccount = (): AccountModel => ({
   accountId,
-  d1: [{ uuid: databaseId, name: "tracking-edge" }],
-  queues: ["tracking-edge-engagement", "tracking-edge-engagement-failed"],
+  d1: [
+    { uuid: databaseId, name: "tracking-edge" },
+    { uuid: euDatabaseId, name: "tracking-edge-eu", jurisdiction: "eu" },
+  ],
+  queues: [
+    { name: "tracking-edge-engagement" },
+    { name: "tracking-edge-engagement-failed" },
+    { name: "tracking-edge-engagement-eu", jurisdiction: "eu" },
+    { name: "tracking-edge-engagement-eu-failed", jurisdiction: "eu" },
+  ],
   secrets: {
     "tracking-edge": [
       "KEY_ENCRYPTION_KEYS",
@@ -56,8 +65,16 @@ const readyAccount = (): AccountModel => ({
 const plan: DeploymentPlan = {
   accountId,
   scriptName: "tracking-edge",
-  d1: { name: "tracking-edge", id: databaseId },
-  queues: ["tracking-edge-engagement", "tracking-edge-engagement-failed"],
+  d1: [
+    { name: "tracking-edge", id: databaseId, jurisdiction: null },
+    { name: "tracking-edge-eu", id: euDatabaseId, jurisdiction: "eu" },
+  ],
+  queues: [
+    { name: "tracking-edge-engagement", jurisdiction: null },
+    { name: "tracking-edge-engagement-failed", jurisdiction: null },
+    { name: "tracking-edge-engagement-eu", jurisdiction: "eu" },
+    { name: "tracking-edge-engagement-eu-failed", jurisdiction: "eu" },
+  ],
   routes: [
     { pattern: "api.track.example.com", customDomain: true },
     { pattern: "*/*", customDomain: false },
@@ -89,8 +106,11 @@ describe("deploy:check", () => {
     expect(checks.filter((c) => !c.ok)).toEqual([]);
     expect(checks.map((c) => c.name)).toEqual([
       "D1 database tracking-edge",
+      "D1 database tracking-edge-eu",
       "queue tracking-edge-engagement",
       "queue tracking-edge-engagement-failed",
+      "queue tracking-edge-engagement-eu",
+      "queue tracking-edge-engagement-eu-failed",
       "secret KEY_ENCRYPTION_KEYS",
       "secret LINK_SIGNING_KEYS",
       "secret CLOUDFLARE_API_TOKEN",
@@ -105,8 +125,13 @@ describe("deploy:check", () => {
 
   it("names each missing piece with its fix", async () => {
     const account = cloudflare.account;
-    account.d1 = [];
-    account.queues = ["tracking-edge-engagement"];
+    // The EU database made without its jurisdiction, the EU queue too.
+    account.d1 = [{ uuid: euDatabaseId, name: "tracking-edge-eu" }];
+    account.queues = [
+      { name: "tracking-edge-engagement" },
+      { name: "tracking-edge-engagement-eu" },
+      { name: "tracking-edge-engagement-eu-failed", jurisdiction: "eu" },
+    ];
     account.secrets = {
       "tracking-edge": ["KEY_ENCRYPTION_KEYS", "LINK_SIGNING_KEYS", "CLOUDFLARE_ZONE_ID"],
     };
@@ -119,9 +144,14 @@ describe("deploy:check", () => {
     expect(await failing()).toEqual([
       ["D1 database tracking-edge", expect.stringContaining("wrangler d1 create")],
       [
+        "D1 database tracking-edge-eu",
+        expect.stringContaining("wrangler d1 create tracking-edge-eu --jurisdiction eu"),
+      ],
+      [
         "queue tracking-edge-engagement-failed",
         "npx wrangler queues create tracking-edge-engagement-failed",
       ],
+      ["queue tracking-edge-engagement-eu", expect.stringContaining('"jurisdiction": "eu"')],
       [
         "secret CLOUDFLARE_API_TOKEN",
         expect.stringContaining("wrangler secret put CLOUDFLARE_API_TOKEN"),
@@ -162,6 +192,10 @@ describe("deploy:check", () => {
           'database_id = "00000000-0000-0000-0000-000000000000"',
           `database_id = "${databaseId}"`,
         )
+        .replace(
+          'database_id = "00000000-0000-0000-0000-000000000001"',
+          `database_id = "${euDatabaseId}"`,
+        )
         .replace(/^# routes = \[\n#(.*)\n#(.*)\n# \]$/m, "routes = [\n$1\n$2\n]")
         .replace('main = "workers/edge.ts"', `main = "${join(process.cwd(), "workers/edge.ts")}"`);
       writeFileSync(join(dir, "wrangler.toml"), config);
@@ -186,7 +220,9 @@ describe("deploy:check", () => {
       expect(result.stdout).toContain("✓ D1 database tracking-edge");
       expect(result.stdout).toContain("✓ route */*: route to tracking-edge");
       expect(result.stdout).toContain("✗ Always Use HTTPS off: on\n    fix: SSL/TLS");
-      expect(result.stdout).toContain("1 of 15 checks failed.");
+      expect(result.stdout).toContain("✓ D1 database tracking-edge-eu");
+      expect(result.stdout).toContain("✓ queue tracking-edge-engagement-eu-failed: exists");
+      expect(result.stdout).toContain("1 of 18 checks failed.");
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

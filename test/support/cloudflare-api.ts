@@ -69,8 +69,8 @@ export const managedPath: ManagedStage[] = [
  */
 export interface AccountModel {
   accountId: string;
-  d1: { uuid: string; name: string }[];
-  queues: string[];
+  d1: { uuid: string; name: string; jurisdiction?: "eu" }[];
+  queues: { name: string; jurisdiction?: "eu" }[];
   /** Secret names by Worker; a Worker absent here is not deployed. */
   secrets: Record<string, string[]>;
   workerDomains: { hostname: string; service: string }[];
@@ -400,7 +400,11 @@ export async function startCloudflareApi(options: {
       if (rest === "/queues") {
         list(
           res,
-          account.queues.map((name, i) => ({ queue_id: `q${i}`, queue_name: name })),
+          account.queues.map((q, i) => ({
+            queue_id: `q${i}`,
+            queue_name: q.name,
+            ...(q.jurisdiction ? { jurisdiction: q.jurisdiction } : {}),
+          })),
         );
         return true;
       }
