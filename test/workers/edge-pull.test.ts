@@ -90,6 +90,26 @@ describe("edge pull endpoint", () => {
     }
   });
 
+  it("refuses a relay for an API host (421): the edge relays tracking domains only", async () => {
+    // A production-like API host (the local ones have no dot, which a relayed host must have).
+    const production = { ...env, API_HOSTNAMES: "api.track-endpoint.test,localhost" };
+    const relay = (token: string) =>
+      new Request("https://origin.track-endpoint.test/api/v1/tracking-domains", {
+        headers: {
+          "x-tracking-edge-token": token,
+          "x-tracking-edge-host": "api.track-endpoint.test",
+          "x-tracking-edge-client": "203.0.113.9",
+          "x-tracking-edge-proto": "https",
+        },
+      });
+    const refused = await worker.fetch(relay(token()), production, createExecutionContext());
+    expect(refused.status).toBe(421);
+    // Without the token it is no relay at all: the headers mean nothing, and the request is
+    // answered for the host it was sent to (none of ours here).
+    const plain = await worker.fetch(relay("x".repeat(43)), production, createExecutionContext());
+    expect(plain.status).toBe(404);
+  });
+
   it("answers 404 for a domain that is unknown or serves no certificate", async () => {
     const account = await newAccount();
     const domain = `nocert-${crypto.randomUUID().slice(0, 8)}.shop.test`;
