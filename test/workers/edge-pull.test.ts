@@ -94,14 +94,17 @@ describe("edge pull endpoint", () => {
     // A production-like API host (the local ones have no dot, which a relayed host must have).
     const production = { ...env, API_HOSTNAMES: "api.track-endpoint.test,localhost" };
     const relay = (token: string) =>
-      new Request("https://origin.track-endpoint.test/api/v1/tracking-domains", {
-        headers: {
-          "x-tracking-edge-token": token,
-          "x-tracking-edge-host": "api.track-endpoint.test",
-          "x-tracking-edge-client": "203.0.113.9",
-          "x-tracking-edge-proto": "https",
+      new Request<unknown, IncomingRequestCfProperties>(
+        "https://origin.track-endpoint.test/api/v1/tracking-domains",
+        {
+          headers: {
+            "x-tracking-edge-token": token,
+            "x-tracking-edge-host": "api.track-endpoint.test",
+            "x-tracking-edge-client": "203.0.113.9",
+            "x-tracking-edge-proto": "https",
+          },
         },
-      });
+      );
     const refused = await worker.fetch(relay(token()), production, createExecutionContext());
     expect(refused.status).toBe(421);
     // Without the token it is no relay at all: the headers mean nothing, and the request is
