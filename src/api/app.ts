@@ -17,10 +17,11 @@ import { subaccountRoutes } from "./routes/subaccounts";
 import { trackingDomainRoutes } from "./routes/tracking-domains";
 import { trackingLinkRoutes } from "./routes/tracking-links";
 import { webhookRoutes } from "./routes/webhooks";
-import { limitBodySize, requireJsonBody, validationHook } from "./validation";
+import { limitBodySize, nameUnreadQuery, requireJsonBody, validationHook } from "./validation";
 
 export function createApiApp(): OpenAPIHono<AppEnv> {
-  const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
+  // strict: false: /tracking-domains/ is /tracking-domains, as SparkPost treats a trailing slash.
+  const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook, strict: false });
   app.onError(handleError);
   app.notFound((c) =>
     errorResponse(
@@ -34,7 +35,7 @@ export function createApiApp(): OpenAPIHono<AppEnv> {
   );
 
   const v1 = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
-  v1.use("*", limitBodySize, requireJsonBody);
+  v1.use("*", limitBodySize, requireJsonBody, nameUnreadQuery);
   // Each resource and the grants its reads and its changes need (src/accounts/grants.ts).
   const resources: [string, Grant, Grant][] = [
     ["/account", "account/view", "account/view"],

@@ -14,5 +14,9 @@ export interface AuthContext extends OwnerScope {
 
 export interface AppEnv {
   Bindings: Env;
-  Variables: { auth: AuthContext };
+  Variables: {
+    auth: AuthContext;
+    /** What the request held that the API does not know and ignored (see validation.ts). */
+    ignoredFields?: string[];
+  };
 }

@@ -6,12 +6,14 @@ import { bodyLimit } from "hono/body-limit";
 import { createMiddleware } from "hono/factory";
 import type { AppEnv } from "./context";
 import { ApiError, errorResponse, sparkPostCodes, validationError } from "./errors";
+import { ignoredFields } from "./ignored-fields";
 
 export const maxBodyBytes = 64 * 1024;
 
 // biome-ignore lint/suspicious/noExplicitAny: the hook serves every route, whatever its input type
-export const validationHook: Hook<any, AppEnv, any, any> = (result) => {
+export const validationHook: Hook<any, AppEnv, any, any> = async (result, c) => {
   if (result.success) {
+    await nameIgnoredFields(c, result.target, result.data);
     // JSON can carry a lone surrogate ("\ud800"), which no stored or sent text can hold.
     const path = illFormedStringAt(result.data);
     if (path !== undefined) {
@@ -29,6 +31,45 @@ export const validationHook: Hook<any, AppEnv, any, any> = (result) => {
   const input = "data" in result ? result.data : undefined;
   throw validationError(result.error, input, result.target);
 };
+
+/** The response header that names the request's fields and query parameters we ignored. */
+export const ignoredFieldsHeader = "x-ignored-fields";
+
+/**
+ * As SparkPost's API conventions have it, a field or query parameter we do not know is ignored,
+ * not refused (clients that send more keep working); the answer names it in X-Ignored-Fields, so
+ * that a typo stays visible. The schemas drop what they do not know, so what the request held and
+ * the parsed value lacks is what was ignored.
+ */
+async function nameIgnoredFields(c: Context<AppEnv>, target: string, parsed: unknown) {
+  let ignored: string[];
+  if (target === "json") ignored = ignoredFields(await c.req.json().catch(() => undefined), parsed);
+  else if (target === "query")
+    ignored = ignoredFields(c.req.query(), parsed).map((name) => `?${name}`);
+  else return;
+  noteIgnored(c, ignored);
+}
+
+/**
+ * Query parameters sent to a route that reads none are all ignored: named once the answer is
+ * made (a route with a query schema names its unknown ones in the hook above).
+ */
+export const nameUnreadQuery = createMiddleware<AppEnv>(async (c, next) => {
+  await next();
+  if (c.req.valid("query" as never) !== undefined) return;
+  const names = Object.keys(c.req.query());
+  if (names.length === 0) return;
+  const all = [...(c.get("ignoredFields") ?? []), ...names.map((name) => `?${name}`)];
+  c.res.headers.set(ignoredFieldsHeader, all.join(", "));
+});
+
+/** Names what the request held and the API ignored, in X-Ignored-Fields. */
+export function noteIgnored(c: Context<AppEnv>, ignored: readonly string[]): void {
+  if (ignored.length === 0) return;
+  const all = [...(c.get("ignoredFields") ?? []), ...ignored];
+  c.set("ignoredFields", all);
+  c.header(ignoredFieldsHeader, all.join(", "));
+}
 
 /** The path of the first string (key or value) in `value` that is not well-formed Unicode. */
 function illFormedStringAt(value: unknown, path = ""): string | undefined {

@@ -41,7 +41,7 @@ const routes = {
     request: {
       body: jsonBody(
         z
-          .strictObject({
+          .object({
             domain: z.string().max(1024),
             tracking_domain: z.string().max(1024).nullable().optional(),
           })
@@ -80,7 +80,7 @@ const routes = {
       params: DomainParam,
       body: jsonBody(
         z
-          .strictObject({ tracking_domain: z.string().max(1024).nullable() })
+          .object({ tracking_domain: z.string().max(1024).nullable() })
           .openapi("UpdateSendingDomain"),
       ),
     },

@@ -26,10 +26,10 @@ const context = {
 };
 
 const LinksBody = z
-  .strictObject({
+  .object({
     ...context,
     links: z
-      .array(z.strictObject({ url: z.string().max(8192), name: z.string().max(256).optional() }))
+      .array(z.object({ url: z.string().max(8192), name: z.string().max(256).optional() }))
       .min(1)
       .max(1000),
     open_pixel: z
@@ -39,9 +39,7 @@ const LinksBody = z
   })
   .openapi("MintLinks");
 
-const HtmlBody = z
-  .strictObject({ ...context, html: z.string().max(2_000_000) })
-  .openapi("RewriteHtml");
+const HtmlBody = z.object({ ...context, html: z.string().max(2_000_000) }).openapi("RewriteHtml");
 
 const Minted = {
   tracking_domain: z.string(),
