@@ -22,6 +22,8 @@ export const sparkPostCodes = {
   missingField: "1400",
   notFound: "1600",
   conflict: "1602",
+  /** SparkPost's "restricted domain": a name the service will not take (one of its own). */
+  restrictedDomain: "7000",
   /** Ours: SparkPost answers 429 without documenting a code; 11xx is its request-level family. */
   tooManyRequests: "1103",
   unavailable: "1900",
@@ -70,9 +72,16 @@ export const overBudget = (description: string, resetsAt: Date, now = new Date()
     { "retry-after": String(Math.max(1, Math.ceil((resetsAt.getTime() - now.getTime()) / 1000))) },
   );
 
+/** SparkPost's words for its codes, as its API reference gives them. */
+export const sparkPostMessages = {
+  invalidData: "invalid data format/type",
+  missingField: "required field is missing",
+} as const;
+
+/** A field that cannot be what it is: SparkPost's 1300, with `param` and a description naming it. */
 export const invalidField = (param: string, description: string, value?: unknown): ApiError =>
   new ApiError(422, {
-    message: `invalid ${param}`,
+    message: sparkPostMessages.invalidData,
     code: sparkPostCodes.invalidData,
     description,
     param,
@@ -123,7 +132,7 @@ export function validationError(error: ZodError, input: unknown, target: string)
     if (given === undefined) {
       return [
         {
-          message: `${param} is required`,
+          message: sparkPostMessages.missingField,
           code: sparkPostCodes.missingField,
           description: `${param} is required`,
           param,
@@ -132,7 +141,7 @@ export function validationError(error: ZodError, input: unknown, target: string)
     }
     return [
       {
-        message: `invalid ${param}`,
+        message: target === "query" ? `invalid ${param}` : sparkPostMessages.invalidData,
         code: target === "query" ? sparkPostCodes.invalidParams : sparkPostCodes.invalidData,
         description: `${param}: ${issue.message}`,
         param,

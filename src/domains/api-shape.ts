@@ -7,7 +7,7 @@ import { stuckAfterMs } from "../issuance/machine";
 import type { HttpsProbeResult } from "./https-probe";
 import {
   actionParties,
-  cnameStatuses,
+  type CnameStatus,
   complianceStatuses,
   endpointsOf,
   errorCodes,
@@ -23,6 +23,17 @@ import type { CnameVerification } from "./verification";
 
 const timestamp = z.string().openapi({ format: "date-time", example: "2026-11-26T14:00:00.000Z" });
 const errorCode = z.enum(errorCodes).nullable();
+
+/**
+ * SparkPost's cname_status: unverified until the first check, then valid or invalid. (Its
+ * `pending` is a check in progress; ours answer at once, so it is never shown.)
+ */
+const CnameStatusSchema = z.enum(["unverified", "pending", "valid", "invalid"]).openapi({
+  description: "unverified until the first check; valid when the CNAME reaches our endpoint",
+});
+
+const sparkPostCnameStatus = (status: CnameStatus) =>
+  status === "pending" ? ("unverified" as const) : status;
 
 export const TlsCertificateSchema = z
   .object({
@@ -123,7 +134,7 @@ export const TrackingDomainSchema = z
     }),
     status: z.object({
       verified: z.boolean(),
-      cname_status: z.enum(cnameStatuses),
+      cname_status: CnameStatusSchema,
       compliance_status: z.enum(complianceStatuses),
       tls_status: z.enum(tlsStatuses),
     }),
@@ -174,7 +185,7 @@ export function presentTrackingDomain(
     edge_ownership: presentEdgeOwnership(d),
     status: {
       verified: d.verified,
-      cname_status: d.cnameStatus,
+      cname_status: sparkPostCnameStatus(d.cnameStatus),
       compliance_status: d.complianceStatus,
       tls_status: d.tls.status,
     },
@@ -240,7 +251,7 @@ function presentOwnership(d: TrackingDomain, config: Config): z.infer<typeof Own
 export const VerificationSchema = z
   .object({
     verified: z.boolean(),
-    cname_status: z.enum(cnameStatuses),
+    cname_status: CnameStatusSchema,
     compliance_status: z.enum(complianceStatuses),
     dns: z.object({
       expected: z.string().openapi({ description: "The CNAME target we look for" }),
@@ -324,7 +335,7 @@ export function presentVerification(
         : null,
     },
     verified: d.verified,
-    cname_status: d.cnameStatus,
+    cname_status: sparkPostCnameStatus(d.cnameStatus),
     compliance_status: d.complianceStatus,
     dns: {
       expected: v.expected,

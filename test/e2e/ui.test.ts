@@ -66,7 +66,9 @@ describe("management UI", () => {
     // The API's own message for a name it refuses.
     await page.getByLabel("Subdomain").fill("com");
     await page.getByRole("button", { name: "Add domain" }).click();
-    await expect.poll(() => page.getByRole("alert").textContent()).toContain("invalid domain");
+    await expect
+      .poll(() => page.getByRole("alert").textContent())
+      .toContain("invalid data format/type");
     expect(await page.getByRole("alert").textContent()).toContain('"com"');
 
     await page.getByLabel("Subdomain").fill(domain);

@@ -198,7 +198,7 @@ describe("verifying a tracking domain's CNAME", () => {
     const result = await createAndVerify(domain);
     expect(result).toMatchObject({
       verified: false,
-      cname_status: "pending",
+      cname_status: "unverified",
       dns: { error_code: "dns:resolution_failed" },
     });
   });

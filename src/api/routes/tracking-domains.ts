@@ -2,6 +2,7 @@
 // envelopes. Every lookup goes through the caller's scope: another account's domain is a 404.
 
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
+import type { Context } from "hono";
 import { loadConfig } from "../../config";
 import {
   OwnershipSchema,
@@ -42,7 +43,7 @@ import { missingDomain, ownedDomain, parseDomain } from "../domain-lookup";
 import { ApiError, forbidden, invalidField, notEligible, sparkPostCodes } from "../errors";
 import { requireOrderBudget } from "../order-budget";
 import { errorResponses, jsonBody, jsonContent, resultsOf } from "../schemas";
-import { validationHook } from "../validation";
+import { noteIgnored, validationHook } from "../validation";
 
 const DomainParam = z.object({
   domain: z
@@ -50,10 +51,23 @@ const DomainParam = z.object({
     .openapi({ param: { name: "domain", in: "path" }, example: "track.example.com" }),
 });
 
+/** SparkPost's port: 80 with secure false, 443 with secure true (its port/secure table). */
+const servedPorts = [80, 443] as const;
+const Port = z
+  .number()
+  .int()
+  .optional()
+  .openapi({ description: "SparkPost's port: 80 is secure:false, 443 is secure:true" });
+
 const CreateBody = z
-  .strictObject({
+  .object({
     domain: z.string().max(1024).openapi({ example: "track.example.com" }),
+    port: Port,
     secure: z.boolean().optional().openapi({ description: "Managed HTTPS; on unless false" }),
+    default: z.boolean().optional().openapi({
+      description:
+        "false, or absent: a new domain is unverified, and only a verified one can be the default",
+    }),
     https_mode: z.enum(httpsModes).optional().openapi({
       description:
         "managed (the default), self_managed (your CDN or proxy terminates TLS and forwards to us) or none; secure:false is none",
@@ -63,7 +77,8 @@ const CreateBody = z
   .openapi("CreateTrackingDomain");
 
 const UpdateBody = z
-  .strictObject({
+  .object({
+    port: Port,
     secure: z
       .boolean()
       .optional()
@@ -99,7 +114,7 @@ const ListQuery = z.object({
 });
 
 const ClaimBody = z
-  .strictObject({
+  .object({
     https_mode: CreateBody.shape.https_mode,
     secure: CreateBody.shape.secure,
     region: CreateBody.shape.region,
@@ -201,6 +216,16 @@ const routes = {
   }),
 };
 
+/** A name the service will not take: SparkPost's 400 with its restricted-domain code. */
+const restricted = (description: string, value: unknown) =>
+  new ApiError(400, {
+    message: "restricted domain",
+    code: sparkPostCodes.restrictedDomain,
+    description,
+    param: "domain",
+    value,
+  });
+
 const conflict = (description: string, value: unknown) =>
   new ApiError(409, {
     message: "resource conflict",
@@ -214,17 +239,53 @@ function unreachable(value: never): never {
   throw new Error(`unhandled outcome ${JSON.stringify(value)}`);
 }
 
-/** The HTTPS mode a create or update asks for: https_mode, or secure in SparkPost's terms. */
-function requestedMode(body: { secure?: boolean; https_mode?: HttpsMode }): HttpsMode | undefined {
-  const fromSecure = body.secure === undefined ? undefined : body.secure ? "managed" : "none";
-  if (body.https_mode !== undefined && fromSecure !== undefined && body.https_mode !== fromSecure) {
+/**
+ * The HTTPS mode a create or update asks for: https_mode, or in SparkPost's terms secure, or port
+ * alone (80 is http, 443 https, its port/secure table). A port we do not serve is refused; a port
+ * that disagrees with secure is ignored (secure decides, as links are served on 80 and 443 only)
+ * and named in X-Ignored-Fields.
+ */
+function requestedMode(
+  c: Context<AppEnv>,
+  body: {
+    port?: number | undefined;
+    secure?: boolean | undefined;
+    https_mode?: HttpsMode | undefined;
+  },
+): HttpsMode | undefined {
+  const { port } = body;
+  if (port !== undefined && !(servedPorts as readonly number[]).includes(port)) {
     throw invalidField(
-      "https_mode",
-      `https_mode ${body.https_mode} contradicts secure:${body.secure} (secure:true is managed, secure:false is none); send one of them`,
-      body.https_mode,
+      "port",
+      `port ${port} is not served: tracking links use port 80 (http, secure:false) or 443 (https, secure:true)`,
+      port,
     );
   }
-  return body.https_mode ?? fromSecure;
+  const fromPort = port === undefined ? undefined : port === 443;
+  if (body.secure !== undefined && fromPort !== undefined && body.secure !== fromPort)
+    noteIgnored(c, [`port (secure:${body.secure} decides: links use ${body.secure ? 443 : 80})`]);
+  const secure = body.secure ?? fromPort;
+  if (body.https_mode !== undefined) {
+    if (secure !== undefined && secure !== (body.https_mode !== "none")) {
+      throw invalidField(
+        "https_mode",
+        `https_mode ${body.https_mode} contradicts ${body.secure === undefined ? `port ${port}` : `secure:${secure}`} (managed and self_managed are served over https, none over http); send one of them`,
+        body.https_mode,
+      );
+    }
+    return body.https_mode;
+  }
+  return secure === undefined ? undefined : secure ? "managed" : "none";
+}
+
+/** SparkPost refuses an unverified default with these words (a new domain is unverified). */
+function refuseUnverifiedDefault(isDefault: boolean | undefined): void {
+  if (isDefault === true)
+    throw invalidField(
+      "default",
+      "Tracking domain unverified: verify it before making it the default",
+      true,
+    );
 }
 
 export function trackingDomainRoutes(): OpenAPIHono<AppEnv> {
@@ -235,17 +296,18 @@ export function trackingDomainRoutes(): OpenAPIHono<AppEnv> {
     const config = loadConfig(c.env);
     const auth = c.get("auth");
     const domain = parseDomain(body.domain, config);
+    const mode = requestedMode(c, body) ?? "managed";
+    refuseUnverifiedDefault(body.default);
     const outcome = await createDomain(
       c.env,
       { accountId: auth.accountId, subaccountId: auth.subaccountId ?? 0 },
-      { domain, region: body.region ?? "us", httpsMode: requestedMode(body) ?? "managed" },
+      { domain, region: body.region ?? "us", httpsMode: mode },
     );
     switch (outcome.kind) {
       case "created":
         return c.json({ results: presentTrackingDomain(outcome.domain, config) }, 200);
       case "ours":
-        throw invalidField(
-          "domain",
+        throw restricted(
           `${domain} is ${outcome.name === domain ? "" : `under ${outcome.name}, `}one of this service's own names (a CNAME target or an API host); a tracking domain must be a name of yours that points at one of them`,
           body.domain,
         );
@@ -286,12 +348,12 @@ export function trackingDomainRoutes(): OpenAPIHono<AppEnv> {
   app.openapi(routes.update, async (c) => {
     const body = c.req.valid("json");
     const current = await ownedDomain(c, c.req.valid("param").domain);
-    const mode = requestedMode(body);
+    const mode = requestedMode(c, body);
     if (mode === undefined && body.default === undefined) {
       throw new ApiError(422, {
         message: "nothing to update",
         code: sparkPostCodes.missingField,
-        description: "Send at least one of secure, https_mode and default",
+        description: "Send at least one of port, secure, https_mode and default",
       });
     }
     // A mode change looks at DNS (and may start an order): it counts as a check.
@@ -299,13 +361,7 @@ export function trackingDomainRoutes(): OpenAPIHono<AppEnv> {
     if (mode === "managed" && current.verified && current.tls.status !== "valid")
       await requireOrderBudget(c.env, current.accountId);
     const change: TrackingDomainChange = {};
-    if (body.default === true && !current.verified) {
-      throw invalidField(
-        "default",
-        `${current.domain} must be verified before it can be the default tracking domain`,
-        true,
-      );
-    }
+    if (!current.verified) refuseUnverifiedDefault(body.default);
     if (body.default !== undefined) change.isDefault = body.default;
     const switching = mode !== undefined && mode !== current.httpsMode;
     if (switching && mode === "managed") {
@@ -377,13 +433,11 @@ export function trackingDomainRoutes(): OpenAPIHono<AppEnv> {
     const auth = c.get("auth");
     const domain = parseDomain(c.req.valid("param").domain, config);
     const ours = deploymentNameCovering(domain, config);
-    if (ours) {
-      throw invalidField(
-        "domain",
+    if (ours)
+      throw restricted(
         `${domain} is one of this service's own names, or under ${ours}; it cannot be claimed`,
         domain,
       );
-    }
     const record = await claimRecord(c.env, domain, auth.accountId);
     const held = (await holderOf(c.env.DB, domain))?.accountId === auth.accountId;
     return c.json(
@@ -408,14 +462,13 @@ export function trackingDomainRoutes(): OpenAPIHono<AppEnv> {
       c.env,
       c.executionCtx,
       { accountId: auth.accountId, subaccountId: auth.subaccountId ?? 0 },
-      { domain, region: body.region ?? "us", httpsMode: requestedMode(body) ?? "managed" },
+      { domain, region: body.region ?? "us", httpsMode: requestedMode(c, body) ?? "managed" },
     );
     switch (outcome.kind) {
       case "claimed":
         return c.json({ results: presentTrackingDomain(outcome.domain, config) }, 200);
       case "ours":
-        throw invalidField(
-          "domain",
+        throw restricted(
           `${domain} is one of this service's own names, or under ${outcome.name}; it cannot be claimed`,
           domain,
         );
