@@ -20,6 +20,32 @@ export const grantNames = [
 
 export type Grant = (typeof grantNames)[number];
 
+/**
+ * SparkPost's grants for what this service does not do (sending, templates, suppression lists,
+ * ...), from its API Keys reference: a SparkPost client may ask for them, and they are ignored
+ * (a key made with them holds only the grants above). A name in neither list is refused.
+ */
+export const sparkPostOnlyGrants = [
+  "account/modify",
+  "events-search/view",
+  "inbound-domains/manage",
+  "inbound-domains/view",
+  "ip_pools/manage",
+  "ip_pools/view",
+  "metrics/view",
+  "recipient-lists/manage",
+  "recipient-lists/view",
+  "relay-webhooks/manage",
+  "relay-webhooks/view",
+  "smtp/inject",
+  "suppression_lists/manage",
+  "suppression_lists/view",
+  "templates/modify",
+  "templates/view",
+  "transmissions/modify",
+  "transmissions/view",
+] as const;
+
 /** Grants that only make sense for the primary account: a subaccount's key cannot hold them. */
 export const primaryOnlyGrants: readonly Grant[] = ["subaccounts/view", "subaccounts/manage"];
 

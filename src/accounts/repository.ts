@@ -149,6 +149,19 @@ export async function listSubaccounts(db: D1Database, accountId: number): Promis
   return results.map(toSubaccount);
 }
 
+/** One subaccount of the account; null when it has none by that id. */
+export async function getSubaccount(
+  db: D1Database,
+  accountId: number,
+  id: number,
+): Promise<Subaccount | null> {
+  const row = await db
+    .prepare("SELECT id, name, created_at FROM subaccounts WHERE account_id = ? AND id = ?")
+    .bind(accountId, id)
+    .first<SubaccountRow>();
+  return row ? toSubaccount(row) : null;
+}
+
 /** Whose keys a request sees: the whole account (subaccount null), the primary's own (0), or a subaccount's. */
 export interface KeyScope {
   accountId: number;

@@ -21,6 +21,37 @@ export const certificateEventTypes = [
 export const webhookEventTypes = [...certificateEventTypes, "click", "open"] as const;
 export type WebhookEventType = (typeof webhookEventTypes)[number];
 
+/**
+ * SparkPost's event types for what this service never sees (sending, bounces, relays, ...), from
+ * its Webhooks reference: a SparkPost client may ask for them, and they are ignored.
+ */
+export const sparkPostOnlyEventTypes = [
+  "delivery",
+  "injection",
+  "bounce",
+  "delay",
+  "rejection",
+  "policy_rejection",
+  "out_of_band",
+  "spam_complaint",
+  "initial_open",
+  "amp_open",
+  "amp_initial_open",
+  "amp_click",
+  "generation_failure",
+  "generation_rejection",
+  "list_unsubscribe",
+  "link_unsubscribe",
+  "relay_injection",
+  "relay_rejection",
+  "relay_delivery",
+  "relay_tempfail",
+  "relay_permfail",
+  "sms_status",
+  "ab_test_completed",
+  "ab_test_cancelled",
+] as const;
+
 /** The event classes in the payload (SparkPost nests each event under its class). */
 export const eventClasses = {
   certificate: "tracking_domain_event",
@@ -241,4 +272,85 @@ export function sampleEvent(type: WebhookEventType, now: Date): WebhookEvent {
         },
       };
   }
+}
+
+/** What the event classes are, as GET /webhooks/events/documentation names them. */
+const classDocumentation: Record<string, { display_name: string; description: string }> = {
+  [eventClasses.certificate]: {
+    display_name: "Tracking Domain Events",
+    description:
+      "Tracking domain events tell of a domain's certificate and HTTPS: its status, renewals, errors, the checks through a self-managed domain's proxy, and claims by another account.",
+  },
+  [eventClasses.engagement]: {
+    display_name: "Engagement Events",
+    description: "Engagement events are the recipients' clicks and opens on tracked links.",
+  },
+};
+
+/** What each field of an event means. */
+const fieldDescriptions: Record<string, string> = {
+  type: "Type of event",
+  event_id: "Unique identifier of the event",
+  timestamp: "When the event happened (ISO 8601, UTC)",
+  domain: "The tracking domain",
+  tracking_domain: "The tracking domain the click or open came through",
+  subaccount_id: "The subaccount that holds the domain (0: the primary account)",
+  tls_status: "The domain's TLS status after the change",
+  previous_tls_status: "The domain's TLS status before the change",
+  tls_certificate: "The certificate's dates, and the error with who must act, if any",
+  https_check: "The last check through the customer's CDN or proxy (self-managed HTTPS)",
+  detail: "What happened, in words",
+  message_id: "The message the tracked link was in, as given when the link was made",
+  recipient_id: "The recipient, as given when the link was made",
+  target_link_name: "The link's name, as given when the link was made",
+  target_link_url: "Where the link leads",
+  user_agent: "The client's User-Agent",
+  ip_prefix: "The client's network (/24 or /48), never its address",
+  secure: "Whether the link was followed over HTTPS",
+};
+
+const displayName = (type: string) =>
+  `${type.charAt(0).toUpperCase()}${type.slice(1).replaceAll("_", " ")}`;
+
+export interface EventClassDocumentation {
+  display_name: string;
+  description: string;
+  events: Record<
+    string,
+    {
+      display_name: string;
+      description: string;
+      /** Ours: sent to a webhook that names no events. */
+      default: boolean;
+      event: Record<string, { description: string; sampleValue: unknown }>;
+    }
+  >;
+}
+
+/**
+ * GET /webhooks/events/documentation in SparkPost's shape: each event class, its event types,
+ * and each type's fields with a description and a sample value (from the type's sample event).
+ */
+export function eventDocumentation(now: Date): Record<string, EventClassDocumentation> {
+  const classes: Record<string, EventClassDocumentation> = {};
+  for (const type of webhookEventTypes) {
+    const [eventClass, fields] = Object.entries(payloadOf(sampleEvent(type, now)).msys)[0] ?? [];
+    if (!eventClass || !fields) continue;
+    classes[eventClass] ??= {
+      ...(classDocumentation[eventClass] ?? { display_name: eventClass, description: "" }),
+      events: {},
+    };
+    classes[eventClass].events[type] = {
+      display_name: displayName(type),
+      description: eventDescriptions[type],
+      default: (certificateEventTypes as readonly string[]).includes(type),
+      event: Object.fromEntries(
+        Object.entries(fields).map(([field, value]) => [
+          field,
+          { description: fieldDescriptions[field] ?? "", sampleValue: value },
+        ]),
+      ),
+    };
+  }
+  return classes;
 }

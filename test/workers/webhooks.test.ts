@@ -11,6 +11,7 @@ import {
 } from "../../src/domains/repository";
 import { writeEvents } from "../../src/tracking/events";
 import { deliverDueWebhooks } from "../../src/webhooks/delivery";
+import { sparkPostOnlyEventTypes } from "../../src/webhooks/events";
 import {
   callApi,
   type ErrorBody,
@@ -118,7 +119,6 @@ describe("creating a webhook", () => {
         },
         "auth_credentials",
       ],
-      [{ name: "x", target: "https://hooks.example.com/", secret: "mine" }, "secret"],
     ];
     for (const [body, field] of cases) {
       const { status, body: answer } = await create(account, body);
@@ -130,6 +130,15 @@ describe("creating a webhook", () => {
     }
     const list = await account.call("GET", "/webhooks");
     expect(((await list.json()) as { results: unknown[] }).results).toEqual([]);
+    // A signing secret of the caller's choosing is not a field: ignored and named; ours is made.
+    const chosen = await account.call("POST", "/webhooks", {
+      body: { name: "x", target: "https://hooks.example.com/", signing_secret: "mine" },
+    });
+    expect(chosen.status).toBe(200);
+    expect(chosen.headers.get("x-ignored-fields")).toBe("signing_secret");
+    expect(
+      ((await chosen.json()) as { results: { signing_secret: string } }).results.signing_secret,
+    ).not.toBe("mine");
   });
 });
 
@@ -150,6 +159,7 @@ describe("the OpenAPI document", () => {
       "429",
     );
     expect(document.paths).toHaveProperty("/webhooks/{id}/batch-status");
+    // Ours first; then SparkPost's, accepted from its clients and ignored.
     expect(document.components.schemas.CreateWebhook?.properties?.events?.items?.enum).toEqual([
       "tls_status_change",
       "tls_certificate_renewed",
@@ -158,6 +168,7 @@ describe("the OpenAPI document", () => {
       "domain_claimed",
       "click",
       "open",
+      ...sparkPostOnlyEventTypes,
     ]);
   });
 });
@@ -165,10 +176,27 @@ describe("the OpenAPI document", () => {
 describe("event documentation and samples", () => {
   it("lists every event type, which are sent by default, and shows what each delivers", async () => {
     const account = await newAccount();
+    // SparkPost's shape: event classes, their types, and each type's fields with samples.
     const docs = (await (await account.call("GET", "/webhooks/events/documentation")).json()) as {
-      results: { type: string; default: boolean; description: string }[];
+      results: Record<
+        string,
+        {
+          display_name: string;
+          events: Record<
+            string,
+            { default: boolean; event: Record<string, { sampleValue: unknown }> }
+          >;
+        }
+      >;
     };
-    expect(docs.results.map((d) => [d.type, d.default])).toEqual([
+    expect(Object.keys(docs.results)).toEqual(["tracking_domain_event", "track_event"]);
+    expect(docs.results.track_event?.events.click?.event.ip_prefix?.sampleValue).toBe(
+      "192.0.2.0/24",
+    );
+    const types = Object.values(docs.results).flatMap((c) =>
+      Object.entries(c.events).map(([type, d]) => [type, d.default]),
+    );
+    expect(types).toEqual([
       ["tls_status_change", true],
       ["tls_certificate_renewed", true],
       ["tls_error_change", true],

@@ -6,6 +6,7 @@
 // out by mistake. With X-MSYS-SUBACCOUNT (or a subaccount's own key) the calls are about that
 // subaccount's keys; a primary key without it sees every key of the account.
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
+import type { Context } from "hono";
 import { canonicalRange, isRange, maxRanges, rangesWithin } from "../../accounts/address-ranges";
 import { generateApiKey } from "../../accounts/api-keys";
 import {
@@ -14,6 +15,7 @@ import {
   holds,
   normalizeGrants,
   primaryOnlyGrants,
+  sparkPostOnlyGrants,
 } from "../../accounts/grants";
 import {
   type ApiKeyRecord,
@@ -27,17 +29,17 @@ import {
 import type { AppEnv, AuthContext } from "../context";
 import { ApiError, forbidden, invalidField, notFound, sparkPostCodes } from "../errors";
 import { errorResponses, jsonBody, jsonContent, resultsOf } from "../schemas";
-import { validationHook } from "../validation";
+import { noteIgnored, validationHook } from "../validation";
 
 export const apiKeyFields = {
   label: z.string().trim().min(1).max(1024).openapi({ example: "Production mailer" }),
   grants: z
-    .array(z.enum(grantNames))
+    .array(z.enum([...grantNames, ...sparkPostOnlyGrants]))
     .min(1)
-    .max(grantNames.length)
+    .max(grantNames.length + sparkPostOnlyGrants.length)
     .openapi({
       description:
-        "What the key may do. A resource's change grant (…/manage, webhooks/modify) includes its view grant.",
+        "What the key may do. A resource's change grant (…/manage, webhooks/modify) includes its view grant. SparkPost's grants for what this service does not do (smtp/inject, templates/modify, …) are accepted and ignored (named in X-Ignored-Fields).",
       example: ["tracking_domains/view", "tracking_links/create"],
     }),
   valid_ips: z
@@ -92,7 +94,7 @@ const routes = {
     request: {
       body: jsonBody(
         z
-          .strictObject({
+          .object({
             label: apiKeyFields.label,
             grants: apiKeyFields.grants,
             valid_ips: apiKeyFields.valid_ips.optional(),
@@ -139,7 +141,7 @@ const routes = {
       params: IdParam,
       body: jsonBody(
         z
-          .strictObject({
+          .object({
             label: apiKeyFields.label.optional(),
             grants: apiKeyFields.grants.optional(),
             valid_ips: apiKeyFields.valid_ips.optional(),
@@ -172,6 +174,32 @@ const present = (key: ApiKeyRecord) => ({
   created_at: key.createdAt,
   last_used_at: key.lastUsedAt,
 });
+
+/**
+ * The grants of ours among those asked for; SparkPost's others are ignored and named in the
+ * answer (X-Ignored-Fields). Asking for none of ours is a 422.
+ */
+export function ourGrants(
+  c: Context<AppEnv>,
+  asked: readonly (Grant | (typeof sparkPostOnlyGrants)[number])[],
+  param = "grants",
+): Grant[] {
+  const ours = asked.filter((g): g is Grant => (grantNames as readonly string[]).includes(g));
+  const ignored = asked.filter((g) => !ours.includes(g as Grant));
+  if (ignored.length > 0)
+    noteIgnored(
+      c,
+      ignored.map((g) => `${param}: ${g}`),
+    );
+  if (ours.length === 0) {
+    throw invalidField(
+      param,
+      `${param} holds none of this service's grants (${grantNames.join(", ")}); ${ignored.join(", ")} are SparkPost's for what this service does not do`,
+      asked,
+    );
+  }
+  return ours;
+}
 
 /** The grants a key may give: only ones it holds, and none a subaccount's key cannot hold. */
 export function checkGiven(
@@ -257,7 +285,7 @@ export function apiKeyRoutes(): OpenAPIHono<AppEnv> {
     // The subaccount in scope (0: the primary account itself) is the key's owner.
     const subaccountId =
       auth.subaccountId === null || auth.subaccountId === 0 ? null : auth.subaccountId;
-    const grants = checkGiven(auth, subaccountId !== null, body.grants);
+    const grants = checkGiven(auth, subaccountId !== null, ourGrants(c, body.grants));
     const validIps = checkReach(auth, body.valid_ips ?? auth.validIps);
     const made = await generateApiKey();
     const key = await insertApiKey(c.env.DB, {
@@ -298,7 +326,7 @@ export function apiKeyRoutes(): OpenAPIHono<AppEnv> {
     let grants: Grant[] | undefined;
     if (body.grants !== undefined) {
       own(auth, key, "change its grants");
-      grants = checkGiven(auth, key.subaccountId !== null, body.grants);
+      grants = checkGiven(auth, key.subaccountId !== null, ourGrants(c, body.grants));
     }
     let validIps: string[] | undefined;
     if (body.valid_ips !== undefined) {

@@ -5,6 +5,7 @@ import { generateApiKey } from "../../accounts/api-keys";
 import { everyGrant, grantNames, holds } from "../../accounts/grants";
 import {
   createSubaccount,
+  getSubaccount,
   listSubaccounts,
   maxActiveKeys,
   type Subaccount,
@@ -12,25 +13,28 @@ import {
 } from "../../accounts/repository";
 import { loadConfig } from "../../config";
 import type { AppEnv, AuthContext } from "../context";
-import { ApiError, forbidden, sparkPostCodes } from "../errors";
+import { ApiError, forbidden, notFound, sparkPostCodes } from "../errors";
 import { errorResponses, jsonContent, resultsOf } from "../schemas";
 import { validationHook } from "../validation";
-import { apiKeyFields, checkGiven, checkReach } from "./api-keys";
+import { apiKeyFields, checkGiven, checkReach, ourGrants } from "./api-keys";
 
 const CreateBody = z
-  .strictObject({
+  .object({
     name: z.string().trim().min(1).max(1024).openapi({ example: "Acme Shoes" }),
-    setup_api_key: z
-      .boolean()
-      .optional()
-      .openapi({ description: "Also make an API key for the subaccount" }),
-    key_label: z.string().trim().min(1).max(1024).optional(),
-    key_grants: z.array(z.enum(grantNames)).min(1).max(grantNames.length).optional().openapi({
+    setup_api_key: z.boolean().optional().openapi({
       description:
-        "The new key's grants; by default every grant a subaccount's key can hold that the calling key holds",
+        "Also make an API key for the subaccount: true when absent and key_label or key_grants is given (SparkPost's default), false otherwise",
+    }),
+    key_label: z.string().trim().min(1).max(1024).optional(),
+    key_grants: apiKeyFields.grants.optional().openapi({
+      description:
+        "The new key's grants; by default every grant a subaccount's key can hold that the calling key holds. SparkPost's grants for what this service does not do are ignored.",
     }),
     key_valid_ips: apiKeyFields.valid_ips.optional().openapi({
       description: "Where the new key may be used from; by default where the calling key may",
+    }),
+    ip_pool: z.string().max(1024).optional().openapi({
+      description: "SparkPost's sending IP pool: accepted and ignored (this service sends no mail)",
     }),
   })
   .openapi("CreateSubaccount");
@@ -40,9 +44,18 @@ const SubaccountSchema = z
     id: z.number().int(),
     name: z.string(),
     status: z.literal("active"),
+    compliance_status: z.literal("active"),
     created_at: z.string(),
   })
   .openapi("Subaccount");
+
+const SubaccountParam = z.object({
+  id: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .openapi({ param: { name: "id", in: "path" }, example: 123 }),
+});
 
 const CreatedSchema = z.object({
   subaccount_id: z.number().int(),
@@ -65,6 +78,16 @@ const routes = {
       ...errorResponses(400, 401, 403, 413, 415, 422),
     },
   }),
+  retrieve: createRoute({
+    method: "get",
+    path: "/{id}",
+    summary: "Retrieve a subaccount",
+    request: { params: SubaccountParam },
+    responses: {
+      200: jsonContent(resultsOf(SubaccountSchema), "The subaccount"),
+      ...errorResponses(400, 401, 403, 404),
+    },
+  }),
   list: createRoute({
     method: "get",
     path: "/",
@@ -75,6 +98,14 @@ const routes = {
     },
   }),
 };
+
+const presentSubaccount = (s: Subaccount) => ({
+  id: s.id,
+  name: s.name,
+  status: "active" as const,
+  compliance_status: "active" as const,
+  created_at: s.createdAt,
+});
 
 /** The subaccount made, or the 403 that names the limit that stood in the way. */
 function createdOrRefused(
@@ -108,18 +139,21 @@ export function subaccountRoutes(): OpenAPIHono<AppEnv> {
     const auth = c.get("auth");
     requirePrimaryKey(auth);
     const body = c.req.valid("json");
+    // SparkPost makes the key unless told not to; a body with no key field at all asks for none.
+    const setupApiKey =
+      body.setup_api_key ?? (body.key_label !== undefined || body.key_grants !== undefined);
     for (const param of ["key_label", "key_grants", "key_valid_ips"] as const) {
-      if (body[param] !== undefined && body.setup_api_key !== true) {
+      if (body[param] !== undefined && !setupApiKey) {
         throw new ApiError(422, {
           message: "invalid combination of fields",
           code: sparkPostCodes.invalidCombination,
-          description: `${param} only applies with setup_api_key: true`,
+          description: `${param} only applies when a key is made (setup_api_key: false says none is)`,
           param,
         });
       }
     }
     const limits = { subaccounts: loadConfig(c.env).limits.subaccounts, keys: maxActiveKeys };
-    if (body.setup_api_key !== true) {
+    if (!setupApiKey) {
       const made = await createSubaccount(c.env.DB, auth.accountId, body.name, limits);
       const subaccount = createdOrRefused(made, limits);
       return c.json({ results: { subaccount_id: subaccount.id, name: subaccount.name } }, 200);
@@ -134,7 +168,9 @@ export function subaccountRoutes(): OpenAPIHono<AppEnv> {
     const grants = checkGiven(
       auth,
       true,
-      body.key_grants ?? everyGrant(true).filter((g) => holds(auth.grants, g)),
+      body.key_grants
+        ? ourGrants(c, body.key_grants, "key_grants")
+        : everyGrant(true).filter((g) => holds(auth.grants, g)),
       "key_grants",
     );
     const validIps = checkReach(auth, body.key_valid_ips ?? auth.validIps, "key_valid_ips");
@@ -169,17 +205,16 @@ export function subaccountRoutes(): OpenAPIHono<AppEnv> {
     const auth = c.get("auth");
     requirePrimaryKey(auth);
     const subaccounts = await listSubaccounts(c.env.DB, auth.accountId);
-    return c.json(
-      {
-        results: subaccounts.map((s) => ({
-          id: s.id,
-          name: s.name,
-          status: "active" as const,
-          created_at: s.createdAt,
-        })),
-      },
-      200,
-    );
+    return c.json({ results: subaccounts.map(presentSubaccount) }, 200);
+  });
+
+  app.openapi(routes.retrieve, async (c) => {
+    const auth = c.get("auth");
+    requirePrimaryKey(auth);
+    const { id } = c.req.valid("param");
+    const found = await getSubaccount(c.env.DB, auth.accountId, id);
+    if (!found) throw notFound(`Subaccount ${id} does not exist`);
+    return c.json({ results: presentSubaccount(found) }, 200);
   });
 
   return app;

@@ -4,6 +4,7 @@
 // batch-status); every delivery is also signed the Standard Webhooks way, with a secret shown
 // once. A webhook made with a subaccount in scope hears only that subaccount's domains.
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
+import type { Context } from "hono";
 import { loadConfig } from "../../config";
 import { base64Url } from "../../util/encoding";
 import {
@@ -15,9 +16,10 @@ import {
 } from "../../webhooks/delivery";
 import {
   certificateEventTypes,
-  eventDescriptions,
+  eventDocumentation,
   payloadOf,
   sampleEvent,
+  sparkPostOnlyEventTypes,
   type WebhookEventType,
   webhookEventTypes,
 } from "../../webhooks/events";
@@ -37,7 +39,7 @@ import { checkTarget, maxTargetLength, targetAddressProblem } from "../../webhoo
 import type { AppEnv, AuthContext } from "../context";
 import { forbidden, invalidField, notFound } from "../errors";
 import { errorResponses, jsonBody, jsonContent, pageLimit, resultsOf } from "../schemas";
-import { validationHook } from "../validation";
+import { noteIgnored, validationHook } from "../validation";
 
 const WebhookSchema = z
   .object({
@@ -72,7 +74,7 @@ const CreatedWebhookSchema = WebhookSchema.extend({
   }),
 }).openapi("CreatedWebhook");
 
-const Credentials = z.strictObject({
+const Credentials = z.object({
   username: z.string().min(1).max(256),
   password: z.string().min(1).max(256),
 });
@@ -80,10 +82,14 @@ const Credentials = z.strictObject({
 const fields = {
   name: z.string().trim().min(1).max(1024),
   target: z.string().max(maxTargetLength).openapi({ example: "https://example.com/hooks/tls" }),
-  events: z.array(z.enum(webhookEventTypes)).min(1).max(webhookEventTypes.length).openapi({
-    description:
-      "Default: the certificate events (tls_status_change, tls_certificate_renewed, tls_error_change, https_check_change); click and open only when asked for",
-  }),
+  events: z
+    .array(z.enum([...webhookEventTypes, ...sparkPostOnlyEventTypes]))
+    .min(1)
+    .max(webhookEventTypes.length + sparkPostOnlyEventTypes.length)
+    .openapi({
+      description:
+        "Default: the certificate events (tls_status_change, tls_certificate_renewed, tls_error_change, https_check_change); click and open only when asked for. SparkPost's types for what this service never sees (delivery, bounce, …) are accepted and ignored (named in X-Ignored-Fields).",
+    }),
   active: z.boolean(),
   auth_type: z.enum(["none", "basic"]),
   auth_credentials: Credentials.openapi({ description: "For auth_type basic" }),
@@ -125,14 +131,31 @@ const routes = {
     responses: {
       200: jsonContent(
         resultsOf(
-          z.array(
+          z.record(
+            z.string(),
             z.object({
-              type: z.enum(webhookEventTypes),
+              display_name: z.string(),
               description: z.string(),
-              default: z.boolean().openapi({ description: "Sent when a webhook names no events" }),
+              events: z.record(
+                z.string(),
+                z.object({
+                  display_name: z.string(),
+                  description: z.string(),
+                  default: z
+                    .boolean()
+                    .openapi({ description: "Sent when a webhook names no events" }),
+                  event: z.record(
+                    z.string(),
+                    z.object({ description: z.string(), sampleValue: z.unknown() }),
+                  ),
+                }),
+              ),
             }),
           ),
-        ),
+        ).openapi({
+          description:
+            "SparkPost's shape: event classes (tracking_domain_event, track_event), their event types, and each type's fields with a sample value",
+        }),
         "Event types",
       ),
       ...errorResponses(400, 401, 403),
@@ -166,7 +189,7 @@ const routes = {
     request: {
       body: jsonBody(
         z
-          .strictObject({
+          .object({
             name: fields.name,
             target: fields.target,
             events: fields.events.optional(),
@@ -213,7 +236,7 @@ const routes = {
       params: IdParam,
       body: jsonBody(
         z
-          .strictObject({
+          .object({
             name: fields.name.optional(),
             target: fields.target.optional(),
             events: fields.events.optional(),
@@ -251,7 +274,7 @@ const routes = {
         content: {
           "application/json": {
             schema: z
-              .strictObject({
+              .object({
                 previous_valid_for: z
                   .number()
                   .int()
@@ -325,6 +348,31 @@ const routes = {
   }),
 };
 
+/**
+ * The event types of ours among those asked for; SparkPost's others are ignored and named in the
+ * answer. A webhook that would receive nothing is a 422 that lists what it can receive.
+ */
+function ourEvents(
+  c: Context<AppEnv>,
+  asked: readonly (WebhookEventType | (typeof sparkPostOnlyEventTypes)[number])[],
+): WebhookEventType[] {
+  const known = webhookEventTypes as readonly string[];
+  const ours = asked.filter((t): t is WebhookEventType => known.includes(t));
+  const ignored = asked.filter((t) => !known.includes(t));
+  noteIgnored(
+    c,
+    ignored.map((t) => `events: ${t}`),
+  );
+  if (ours.length === 0) {
+    throw invalidField(
+      "events",
+      `events holds none of the events this service sends (${webhookEventTypes.join(", ")}); ${ignored.join(", ")} are SparkPost's for what it never sees`,
+      asked,
+    );
+  }
+  return [...new Set(ours)];
+}
+
 const present = (w: Webhook): z.infer<typeof WebhookSchema> => ({
   id: w.id,
   name: w.name,
@@ -389,16 +437,7 @@ export function webhookRoutes(): OpenAPIHono<AppEnv> {
   };
 
   app.openapi(routes.documentation, (c) =>
-    c.json(
-      {
-        results: webhookEventTypes.map((type) => ({
-          type,
-          description: eventDescriptions[type],
-          default: (certificateEventTypes as readonly string[]).includes(type),
-        })),
-      },
-      200,
-    ),
+    c.json({ results: eventDocumentation(new Date()) }, 200),
   );
 
   app.openapi(routes.samples, (c) => {
@@ -436,7 +475,7 @@ export function webhookRoutes(): OpenAPIHono<AppEnv> {
         subaccountId: auth.subaccountId,
         name: body.name,
         target: await target(c.env, body.target),
-        events: body.events ?? certificateEventTypes,
+        events: body.events ? ourEvents(c, body.events) : certificateEventTypes,
         active: body.active ?? true,
         authType,
         authTokenSet: secrets.authToken !== undefined,
@@ -469,7 +508,7 @@ export function webhookRoutes(): OpenAPIHono<AppEnv> {
     const change: WebhookChange = {
       name: body.name,
       target: body.target === undefined ? undefined : await target(c.env, body.target),
-      events: body.events,
+      events: body.events && ourEvents(c, body.events),
       active: body.active,
       authType: body.auth_type,
     };
