@@ -6,6 +6,8 @@ import { type Grant, parseGrants } from "./grants";
 /** A key that is not revoked, found by its hash, with the account it belongs to. */
 export interface ApiKeyOwner extends ApiKeyRecord {
   accountId: number;
+  /** The status of the key's subaccount; null for a primary-account key. */
+  subaccountStatus: SubaccountStatus | null;
 }
 
 export async function findApiKeyOwner(
@@ -14,11 +16,16 @@ export async function findApiKeyOwner(
 ): Promise<ApiKeyOwner | null> {
   const row = await db
     .prepare(
-      `SELECT ${keyColumns}, account_id FROM api_keys WHERE key_hash = ? AND revoked_at IS NULL`,
+      `SELECT ${keyColumns}, account_id,
+         (SELECT status FROM subaccounts s
+          WHERE s.account_id = api_keys.account_id AND s.id = api_keys.subaccount_id) AS subaccount_status
+       FROM api_keys WHERE key_hash = ? AND revoked_at IS NULL`,
     )
     .bind(keyHash)
-    .first<ApiKeyRow & { account_id: number }>();
-  return row ? { ...toApiKey(row), accountId: row.account_id } : null;
+    .first<ApiKeyRow & { account_id: number; subaccount_status: SubaccountStatus | null }>();
+  return row
+    ? { ...toApiKey(row), accountId: row.account_id, subaccountStatus: row.subaccount_status }
+    : null;
 }
 
 /** Records that a key was used (callers do so at most once an hour per key). */
@@ -53,23 +60,51 @@ export async function subaccountExists(
   return row !== null;
 }
 
+export const subaccountStatuses = ["active", "suspended", "terminated"] as const;
+export type SubaccountStatus = (typeof subaccountStatuses)[number];
+
 export interface Subaccount {
   id: number;
   name: string;
+  status: SubaccountStatus;
   createdAt: string;
 }
 
 interface SubaccountRow {
   id: number;
   name: string;
+  status: SubaccountStatus;
   created_at: string;
 }
 
 const toSubaccount = (row: SubaccountRow): Subaccount => ({
   id: row.id,
   name: row.name,
+  status: row.status,
   createdAt: row.created_at,
 });
+
+/**
+ * Renames a subaccount or changes its status; a terminated one stays terminated. The subaccount
+ * as it is now, null when the account has none by that id, or "terminated" when it was already.
+ */
+export async function updateSubaccount(
+  db: D1Database,
+  accountId: number,
+  id: number,
+  change: { name?: string | undefined; status?: SubaccountStatus | undefined },
+): Promise<Subaccount | null | "terminated"> {
+  const row = await db
+    .prepare(
+      `UPDATE subaccounts SET name = COALESCE(?3, name), status = COALESCE(?4, status)
+       WHERE account_id = ?1 AND id = ?2 AND status <> 'terminated'
+       RETURNING id, name, status, created_at`,
+    )
+    .bind(accountId, id, change.name ?? null, change.status ?? null)
+    .first<SubaccountRow>();
+  if (row) return toSubaccount(row);
+  return (await getSubaccount(db, accountId, id)) ? "terminated" : null;
+}
 
 export interface SubaccountKey {
   publicId: string;
@@ -107,7 +142,7 @@ export async function createSubaccount(
        SELECT ?1, next, ?2, ?3 FROM (
          SELECT COALESCE(MAX(id), 0) + 1 AS next, COUNT(*) AS held FROM subaccounts WHERE account_id = ?1
        ) WHERE held < ?4 AND (?3 IS NULL OR ${activeKeys} < ?5)
-       RETURNING id, name, created_at`,
+       RETURNING id, name, status, created_at`,
     )
     .bind(accountId, name, key?.publicId ?? null, limits.subaccounts, limits.keys);
   const statements = [insert];
@@ -143,7 +178,9 @@ export async function createSubaccount(
 
 export async function listSubaccounts(db: D1Database, accountId: number): Promise<Subaccount[]> {
   const { results } = await db
-    .prepare("SELECT id, name, created_at FROM subaccounts WHERE account_id = ? ORDER BY id")
+    .prepare(
+      "SELECT id, name, status, created_at FROM subaccounts WHERE account_id = ? ORDER BY id",
+    )
     .bind(accountId)
     .all<SubaccountRow>();
   return results.map(toSubaccount);
@@ -156,7 +193,7 @@ export async function getSubaccount(
   id: number,
 ): Promise<Subaccount | null> {
   const row = await db
-    .prepare("SELECT id, name, created_at FROM subaccounts WHERE account_id = ? AND id = ?")
+    .prepare("SELECT id, name, status, created_at FROM subaccounts WHERE account_id = ? AND id = ?")
     .bind(accountId, id)
     .first<SubaccountRow>();
   return row ? toSubaccount(row) : null;

@@ -38,6 +38,12 @@ export const requireApiKey = createMiddleware<AppEnv>(async (c, next) => {
     ? await findApiKeyOwner(c.env.DB, await hashApiKey(key))
     : null;
   if (!owner) throw unauthorized("The API key is not valid: it may be mistyped or revoked.");
+  // A suspended or terminated subaccount's own keys do nothing; the primary's still act for it.
+  if (owner.subaccountStatus !== null && owner.subaccountStatus !== "active") {
+    throw forbidden(
+      `This API key belongs to subaccount ${owner.subaccountId}, which is ${owner.subaccountStatus}: its keys may not use the API until the primary account makes it active again.`,
+    );
+  }
   const callerIp = c.req.header("cf-connecting-ip");
   if (!allowedFrom(owner.validIps, callerIp)) {
     throw forbidden(

@@ -289,6 +289,51 @@ describe("SparkPost's Subaccounts reference, replayed", () => {
     expect((await missing.json<ErrorBody>()).errors[0]).toMatchObject({ code: "1600" });
   });
 
+  it("renames and suspends with the documented body; a suspended subaccount's keys stop, its primary's do not", async () => {
+    const account = await newAccount();
+    const made = await account.call("POST", "/subaccounts", {
+      body: { name: "Joe's Garage", key_label: "Joe", key_grants: ["tracking_domains/view"] },
+    });
+    const { subaccount_id: id, key } = (
+      await made.json<{ results: { subaccount_id: number; key: string } }>()
+    ).results;
+    const joe = withKey(key);
+    expect((await joe.call("GET", "/tracking-domains")).status).toBe(200);
+
+    const suspended = await account.call("PUT", `/subaccounts/${id}`, {
+      body: { name: "Hey Joe! Garage and Parts", status: "suspended" },
+    });
+    expect(suspended.status).toBe(200);
+    expect((await suspended.json<{ results: Record<string, unknown> }>()).results).toMatchObject({
+      message: "Successfully updated subaccount information",
+      name: "Hey Joe! Garage and Parts",
+      status: "suspended",
+    });
+    const refused = await joe.call("GET", "/tracking-domains");
+    expect(refused.status).toBe(403);
+    expect((await refused.json<ErrorBody>()).errors[0]?.description).toContain("suspended");
+    // The primary account still acts for it.
+    expect(
+      (
+        await account.call("GET", "/tracking-domains", {
+          headers: { "x-msys-subaccount": String(id) },
+        })
+      ).status,
+    ).toBe(200);
+
+    await account.call("PUT", `/subaccounts/${id}`, { body: { status: "active" } });
+    expect((await joe.call("GET", "/tracking-domains")).status).toBe(200);
+
+    await account.call("PUT", `/subaccounts/${id}`, { body: { status: "terminated" } });
+    expect((await joe.call("GET", "/tracking-domains")).status).toBe(403);
+    const again = await account.call("PUT", `/subaccounts/${id}`, { body: { status: "active" } });
+    expect(again.status).toBe(422);
+    expect((await again.json<ErrorBody>()).errors[0]).toMatchObject({ param: "status" });
+    expect((await account.call("PUT", "/subaccounts/999999", { body: { name: "x" } })).status).toBe(
+      404,
+    );
+  });
+
   it("refuses key grants that are neither SparkPost's nor ours, naming the field", async () => {
     const account = await newAccount();
     const response = await account.call("POST", "/subaccounts", {

@@ -10,11 +10,13 @@ import {
   maxActiveKeys,
   type Subaccount,
   type SubaccountLimits,
+  subaccountStatuses,
+  updateSubaccount,
 } from "../../accounts/repository";
 import { loadConfig } from "../../config";
 import type { AppEnv, AuthContext } from "../context";
-import { ApiError, forbidden, notFound, sparkPostCodes } from "../errors";
-import { errorResponses, jsonContent, resultsOf } from "../schemas";
+import { ApiError, forbidden, invalidField, notFound, sparkPostCodes } from "../errors";
+import { errorResponses, jsonBody, jsonContent, resultsOf } from "../schemas";
 import { validationHook } from "../validation";
 import { apiKeyFields, checkGiven, checkReach, ourGrants } from "./api-keys";
 
@@ -43,11 +45,22 @@ const SubaccountSchema = z
   .object({
     id: z.number().int(),
     name: z.string(),
-    status: z.literal("active"),
+    status: z.enum(subaccountStatuses).openapi({
+      description:
+        "suspended and terminated stop the subaccount's own keys (its links keep working); terminated is for good",
+    }),
     compliance_status: z.literal("active"),
     created_at: z.string(),
   })
   .openapi("Subaccount");
+
+const UpdateBody = z
+  .object({
+    name: CreateBody.shape.name.optional(),
+    status: z.enum(subaccountStatuses).optional(),
+    ip_pool: CreateBody.shape.ip_pool,
+  })
+  .openapi("UpdateSubaccount");
 
 const SubaccountParam = z.object({
   id: z.coerce
@@ -88,6 +101,19 @@ const routes = {
       ...errorResponses(400, 401, 403, 404),
     },
   }),
+  update: createRoute({
+    method: "put",
+    path: "/{id}",
+    summary: "Rename a subaccount, or suspend, reactivate or terminate it",
+    request: { params: SubaccountParam, body: jsonBody(UpdateBody) },
+    responses: {
+      200: jsonContent(
+        resultsOf(SubaccountSchema.extend({ message: z.string() })),
+        "SparkPost's message, and the subaccount as it is now",
+      ),
+      ...errorResponses(400, 401, 403, 404, 413, 415, 422),
+    },
+  }),
   list: createRoute({
     method: "get",
     path: "/",
@@ -102,7 +128,7 @@ const routes = {
 const presentSubaccount = (s: Subaccount) => ({
   id: s.id,
   name: s.name,
-  status: "active" as const,
+  status: s.status,
   compliance_status: "active" as const,
   created_at: s.createdAt,
 });
@@ -206,6 +232,31 @@ export function subaccountRoutes(): OpenAPIHono<AppEnv> {
     requirePrimaryKey(auth);
     const subaccounts = await listSubaccounts(c.env.DB, auth.accountId);
     return c.json({ results: subaccounts.map(presentSubaccount) }, 200);
+  });
+
+  app.openapi(routes.update, async (c) => {
+    const auth = c.get("auth");
+    requirePrimaryKey(auth);
+    const { id } = c.req.valid("param");
+    const body = c.req.valid("json");
+    const updated = await updateSubaccount(c.env.DB, auth.accountId, id, body);
+    if (updated === null) throw notFound(`Subaccount ${id} does not exist`);
+    if (updated === "terminated") {
+      throw invalidField(
+        "status",
+        `Subaccount ${id} is terminated, which is for good: it cannot be changed`,
+        body.status,
+      );
+    }
+    return c.json(
+      {
+        results: {
+          message: "Successfully updated subaccount information",
+          ...presentSubaccount(updated),
+        },
+      },
+      200,
+    );
   });
 
   app.openapi(routes.retrieve, async (c) => {
