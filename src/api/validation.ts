@@ -6,7 +6,7 @@ import { bodyLimit } from "hono/body-limit";
 import { createMiddleware } from "hono/factory";
 import type { AppEnv } from "./context";
 import { ApiError, errorResponse, sparkPostCodes, validationError } from "./errors";
-import { ignoredFields } from "./ignored-fields";
+import { ignoredFields, ignoredHeaderValue } from "./ignored-fields";
 
 export const maxBodyBytes = 64 * 1024;
 
@@ -60,7 +60,7 @@ export const nameUnreadQuery = createMiddleware<AppEnv>(async (c, next) => {
   const names = Object.keys(c.req.query());
   if (names.length === 0) return;
   const all = [...(c.get("ignoredFields") ?? []), ...names.map((name) => `?${name}`)];
-  c.res.headers.set(ignoredFieldsHeader, all.join(", "));
+  c.res.headers.set(ignoredFieldsHeader, ignoredHeaderValue(all));
 });
 
 /** Names what the request held and the API ignored, in X-Ignored-Fields. */
@@ -68,7 +68,7 @@ export function noteIgnored(c: Context<AppEnv>, ignored: readonly string[]): voi
   if (ignored.length === 0) return;
   const all = [...(c.get("ignoredFields") ?? []), ...ignored];
   c.set("ignoredFields", all);
-  c.header(ignoredFieldsHeader, all.join(", "));
+  c.header(ignoredFieldsHeader, ignoredHeaderValue(all));
 }
 
 /** The path of the first string (key or value) in `value` that is not well-formed Unicode. */

@@ -171,6 +171,12 @@ describe("SparkPost's Tracking Domains reference, replayed", () => {
     const list = await account.call("GET", "/tracking-domains?default=false&page=2");
     expect(list.status).toBe(200);
     expect(ignored(list)).toBe("?page");
+    // A name no header can carry as it is (a newline, non-ASCII) is named escaped, never a 500.
+    const odd = await account.call("POST", "/tracking-domains", {
+      body: { domain: uniqueDomain(), secure: false, "a\nb": 1, café: 2 },
+    });
+    expect(odd.status).toBe(200);
+    expect(ignored(odd)).toBe("a\\u{a}b, caf\\u{e9}");
     // Known fields keep their strict checks: a wrong type is still a 422 naming the field.
     const wrong = await account.call("POST", "/tracking-domains", {
       body: { domain: uniqueDomain(), secure: "yes" },
